@@ -1,0 +1,1 @@
+#[no_mangle] pub extern "C" fn jg_x()->u32{ jg::x() }

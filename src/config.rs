@@ -1,0 +1,337 @@
+//! Configuration from the environment.
+//!
+//! Parsing is a pure function of a variable lookup so that every bad value
+//! can be tested. A bad value never stops the host program: it yields one
+//! warning line naming the variable and the accepted values, and the safe
+//! default is used instead.
+
+use std::fmt;
+
+/// What jitguard does with the writes it sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Writes the writer policy refuses are denied (the process dies by SIGSEGV).
+    Enforce,
+    /// Refused writes are reported and counted, then allowed.
+    Audit,
+    /// Every write is allowed and its writing site recorded into the profile.
+    Learn,
+    /// The library loads but guards nothing.
+    Off,
+}
+
+/// How code pages are given protection keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// One key per page from the hashed-address policy (the paper's scheme).
+    Hashed,
+    /// Every page under one key (V8's scheme).
+    Single,
+}
+
+/// The mechanism that write-protects code pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Pick `pkey` where the CPU and kernel have protection keys, else `mprotect`.
+    Auto,
+    /// Intel MPK protection keys; write opened per thread through PKRU.
+    Pkey,
+    /// Page-table permissions: pages RX, one page RW (without X) per emit.
+    Mprotect,
+}
+
+/// Log verbosity of the library's own stderr messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Off = 0,
+    Error = 1,
+    Warn = 2,
+    Info = 3,
+    Debug = 4,
+    Trace = 5,
+}
+
+/// The whole configuration of one process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub mode: Mode,
+    pub policy: Policy,
+    pub backend: Backend,
+    pub profile: Option<String>,
+    pub stats: Option<String>,
+    pub log: LogLevel,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mode: Mode::Enforce,
+            policy: Policy::Hashed,
+            backend: Backend::Auto,
+            profile: None,
+            stats: None,
+            log: LogLevel::Warn,
+        }
+    }
+}
+
+/// One problem found while reading the environment, already worded for stderr.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigWarning(pub String);
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Names of the environment variables, in one place for the CLI and the docs.
+pub mod vars {
+    pub const MODE: &str = "JITGUARD_MODE";
+    pub const POLICY: &str = "JITGUARD_POLICY";
+    pub const BACKEND: &str = "JITGUARD_BACKEND";
+    pub const PROFILE: &str = "JITGUARD_PROFILE";
+    pub const STATS: &str = "JITGUARD_STATS";
+    pub const LOG: &str = "JITGUARD_LOG";
+}
+
+/// An enumerated variable: its name, accepted spellings and their values.
+struct Choice<T: 'static> {
+    var: &'static str,
+    options: &'static [(&'static str, T)],
+    default: T,
+    default_name: &'static str,
+}
+
+impl<T: Copy> Choice<T> {
+    fn parse(&self, raw: Option<&str>, warnings: &mut Vec<ConfigWarning>) -> T {
+        let Some(raw) = raw else { return self.default };
+        let wanted = raw.trim().to_ascii_lowercase();
+        if let Some((_, v)) = self.options.iter().find(|(n, _)| *n == wanted) {
+            return *v;
+        }
+        let accepted: Vec<&str> = self.options.iter().map(|(n, _)| *n).collect();
+        warnings.push(ConfigWarning(format!(
+            "jitguard: {}={:?} is not one of {}; using {}",
+            self.var,
+            raw,
+            accepted.join(", "),
+            self.default_name
+        )));
+        self.default
+    }
+}
+
+const MODE: Choice<Mode> = Choice {
+    var: vars::MODE,
+    options: &[
+        ("enforce", Mode::Enforce),
+        ("audit", Mode::Audit),
+        ("learn", Mode::Learn),
+        ("off", Mode::Off),
+    ],
+    // A typo must not silently turn protection off: the safe default is enforce.
+    default: Mode::Enforce,
+    default_name: "enforce",
+};
+
+const POLICY: Choice<Policy> = Choice {
+    var: vars::POLICY,
+    options: &[("hashed", Policy::Hashed), ("single", Policy::Single)],
+    default: Policy::Hashed,
+    default_name: "hashed",
+};
+
+const BACKEND: Choice<Backend> = Choice {
+    var: vars::BACKEND,
+    options: &[
+        ("auto", Backend::Auto),
+        ("pkey", Backend::Pkey),
+        ("mprotect", Backend::Mprotect),
+    ],
+    default: Backend::Auto,
+    default_name: "auto",
+};
+
+const LOG: Choice<LogLevel> = Choice {
+    var: vars::LOG,
+    options: &[
+        ("off", LogLevel::Off),
+        ("error", LogLevel::Error),
+        ("warn", LogLevel::Warn),
+        ("info", LogLevel::Info),
+        ("debug", LogLevel::Debug),
+        ("trace", LogLevel::Trace),
+    ],
+    default: LogLevel::Warn,
+    default_name: "warn",
+};
+
+impl Config {
+    /// Reads the configuration through `get` (normally `std::env::var`).
+    /// Empty variables count as unset.
+    pub fn from_lookup<F>(get: F) -> (Config, Vec<ConfigWarning>)
+    where
+        F: Fn(&str) -> Option<String>,
+    {
+        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let mut warnings = Vec::new();
+        let mode_raw = get(vars::MODE);
+        let policy_raw = get(vars::POLICY);
+        let backend_raw = get(vars::BACKEND);
+        let log_raw = get(vars::LOG);
+        let config = Config {
+            mode: MODE.parse(mode_raw.as_deref(), &mut warnings),
+            policy: POLICY.parse(policy_raw.as_deref(), &mut warnings),
+            backend: BACKEND.parse(backend_raw.as_deref(), &mut warnings),
+            profile: get(vars::PROFILE),
+            stats: get(vars::STATS),
+            log: LOG.parse(log_raw.as_deref(), &mut warnings),
+        };
+        (config, warnings)
+    }
+
+    /// Reads the process environment.
+    pub fn from_env() -> (Config, Vec<ConfigWarning>) {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+}
+
+/// Expands `%p` in a stats path to the process id (`%%` is a literal `%`).
+pub fn expand_pid(path: &str, pid: u32) -> String {
+    let mut out = String::with_capacity(path.len() + 8);
+    let mut chars = path.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '%' {
+            match chars.peek() {
+                Some('p') => {
+                    chars.next();
+                    out.push_str(&pid.to_string());
+                    continue;
+                }
+                Some('%') => {
+                    chars.next();
+                    out.push('%');
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Audit => "audit",
+            Mode::Learn => "learn",
+            Mode::Off => "off",
+        }
+    }
+}
+
+impl Policy {
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Hashed => "hashed",
+            Policy::Single => "single",
+        }
+    }
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Auto => "auto",
+            Backend::Pkey => "pkey",
+            Backend::Mprotect => "mprotect",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(pairs: &[(&str, &str)]) -> (Config, Vec<ConfigWarning>) {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_when_unset() {
+        let (c, w) = parse(&[]);
+        assert_eq!(c, Config::default());
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let (c, w) = parse(&[
+            ("JITGUARD_MODE", "audit"),
+            ("JITGUARD_POLICY", "single"),
+            ("JITGUARD_BACKEND", "mprotect"),
+            ("JITGUARD_PROFILE", "/tmp/p"),
+            ("JITGUARD_STATS", "/tmp/s.%p.json"),
+            ("JITGUARD_LOG", "debug"),
+        ]);
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.mode, Mode::Audit);
+        assert_eq!(c.policy, Policy::Single);
+        assert_eq!(c.backend, Backend::Mprotect);
+        assert_eq!(c.profile.as_deref(), Some("/tmp/p"));
+        assert_eq!(c.stats.as_deref(), Some("/tmp/s.%p.json"));
+        assert_eq!(c.log, LogLevel::Debug);
+    }
+
+    #[test]
+    fn case_and_space_are_forgiven() {
+        let (c, w) = parse(&[("JITGUARD_MODE", " Learn "), ("JITGUARD_BACKEND", "PKEY")]);
+        assert!(w.is_empty());
+        assert_eq!(c.mode, Mode::Learn);
+        assert_eq!(c.backend, Backend::Pkey);
+    }
+
+    #[test]
+    fn bad_values_warn_once_each_and_fall_back_safely() {
+        let (c, w) = parse(&[
+            ("JITGUARD_MODE", "enforcee"),
+            ("JITGUARD_POLICY", "random"),
+            ("JITGUARD_BACKEND", "mpk"),
+            ("JITGUARD_LOG", "loud"),
+        ]);
+        assert_eq!(c.mode, Mode::Enforce, "a typo must not turn protection off");
+        assert_eq!(c.policy, Policy::Hashed);
+        assert_eq!(c.backend, Backend::Auto);
+        assert_eq!(c.log, LogLevel::Warn);
+        assert_eq!(w.len(), 4);
+        let first = &w[0].0;
+        assert!(first.starts_with("jitguard: JITGUARD_MODE=\"enforcee\""), "{first}");
+        assert!(first.contains("enforce, audit, learn, off"), "{first}");
+        assert!(first.ends_with("using enforce"), "{first}");
+        assert!(w.iter().all(|x| !x.0.contains('\n')), "one line each");
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let (c, w) = parse(&[("JITGUARD_MODE", ""), ("JITGUARD_STATS", " ")]);
+        assert!(w.is_empty());
+        assert_eq!(c.mode, Mode::Enforce);
+        assert_eq!(c.stats, None);
+    }
+
+    #[test]
+    fn pid_expansion() {
+        assert_eq!(expand_pid("/tmp/s.%p.json", 42), "/tmp/s.42.json");
+        assert_eq!(expand_pid("/tmp/%%p-%p", 7), "/tmp/%p-7");
+        assert_eq!(expand_pid("/tmp/none", 7), "/tmp/none");
+        assert_eq!(expand_pid("%", 7), "%");
+    }
+}

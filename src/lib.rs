@@ -1,0 +1,39 @@
+//! jitguard: the pure, safe half of the project.
+//!
+//! Everything a protection decision depends on lives here, free of `unsafe`
+//! and testable without a signal ever firing: configuration, the key policy,
+//! PKRU arithmetic, region bookkeeping, the writer policy, the x86 decoding
+//! the fault handler needs, and the report formats. The LD_PRELOAD layer in
+//! `hooks/` is a thin shell around these.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod keys;
+pub mod maps;
+pub mod pkru;
+pub mod regions;
+pub mod report;
+pub mod stats;
+pub mod writer;
+pub mod x86;
+
+/// Size of the unit jitguard keys and opens: one x86-64 base page.
+pub const PAGE_SIZE: u64 = 4096;
+
+/// Page number of an address.
+pub const fn page_of(addr: u64) -> u64 {
+    addr >> 12
+}
+
+/// Round `addr` down to its page boundary.
+pub const fn page_floor(addr: u64) -> u64 {
+    addr & !(PAGE_SIZE - 1)
+}
+
+/// Round `addr` up to the next page boundary (saturating at the top).
+pub const fn page_ceil(addr: u64) -> u64 {
+    match addr.checked_add(PAGE_SIZE - 1) {
+        Some(v) => v & !(PAGE_SIZE - 1),
+        None => u64::MAX & !(PAGE_SIZE - 1),
+    }
+}

@@ -1,0 +1,167 @@
+//! The stats file: one JSON object written at exit (`JITGUARD_STATS`).
+
+use std::fmt::Write as _;
+
+/// What one process did, as written to the stats file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub pid: u32,
+    pub mode: String,
+    pub policy: String,
+    pub backend: String,
+    /// Guarded regions created over the run.
+    pub regions: u64,
+    /// Guarded bytes at exit.
+    pub guarded_bytes: u64,
+    /// Pages given their code key on first write (pkey) or opened at least
+    /// once (mprotect).
+    pub pages: u64,
+    /// Protection keys jitguard obtained and uses.
+    pub keys: u64,
+    /// Write faults on guarded pages.
+    pub write_faults: u64,
+    /// Write windows opened (one per emit).
+    pub opens: u64,
+    /// Writes refused by the writer policy.
+    pub denials: u64,
+    /// Writes the writer policy would refuse, allowed in audit mode.
+    pub audited: u64,
+    /// REP string writes completed in one go by the handler.
+    pub rep_emulations: u64,
+    /// Bytes written by those REP emulations.
+    pub rep_bytes: u64,
+    /// Trap-flag steps that resealed a window.
+    pub reseals: u64,
+    /// Faults from threads whose PKRU was not yet sealed (fixed in place).
+    pub seal_fixups: u64,
+    /// Signals passed on to the program's own handlers.
+    pub chained_signals: u64,
+    /// Total nanoseconds spent in jitguard's fault and trap handlers.
+    pub handler_ns: u64,
+    /// Pages writable by the faulting thread while windows were open, summed
+    /// over opens (divide by `opens` for the mean exposure per emit).
+    pub exposed_pages_sum: u64,
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+impl Stats {
+    /// The JSON object, one line, integer fields as integers.
+    pub fn to_json(&self) -> String {
+        let strings = [
+            ("mode", &self.mode),
+            ("policy", &self.policy),
+            ("backend", &self.backend),
+        ];
+        let ints = [
+            ("pid", self.pid as u64),
+            ("regions", self.regions),
+            ("guarded_bytes", self.guarded_bytes),
+            ("pages", self.pages),
+            ("keys", self.keys),
+            ("write_faults", self.write_faults),
+            ("opens", self.opens),
+            ("denials", self.denials),
+            ("audited", self.audited),
+            ("rep_emulations", self.rep_emulations),
+            ("rep_bytes", self.rep_bytes),
+            ("reseals", self.reseals),
+            ("seal_fixups", self.seal_fixups),
+            ("chained_signals", self.chained_signals),
+            ("handler_ns", self.handler_ns),
+            ("exposed_pages_sum", self.exposed_pages_sum),
+        ];
+        let mut out = String::from("{");
+        let mut first = true;
+        for (k, v) in strings {
+            let _ = write!(
+                out,
+                "{}\"{k}\":\"{}\"",
+                if first { "" } else { "," },
+                escape(v)
+            );
+            first = false;
+        }
+        for (k, v) in ints {
+            let _ = write!(out, ",\"{k}\":{v}");
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// Reads back one integer field from a stats file's text (for tests and
+    /// the CLI; not a general JSON parser).
+    pub fn field(json: &str, name: &str) -> Option<u64> {
+        let key = format!("\"{name}\":");
+        let at = json.find(&key)? + key.len();
+        let digits: String = json[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        digits.parse().ok()
+    }
+
+    /// Reads back one string field.
+    pub fn text_field(json: &str, name: &str) -> Option<String> {
+        let key = format!("\"{name}\":\"");
+        let at = json.find(&key)? + key.len();
+        Some(json[at..].chars().take_while(|&c| c != '"').collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_has_the_required_integer_fields() {
+        let s = Stats {
+            pid: 9,
+            mode: "enforce".into(),
+            policy: "hashed".into(),
+            backend: "pkey".into(),
+            regions: 1,
+            pages: 40,
+            keys: 15,
+            write_faults: 1234,
+            opens: 1200,
+            denials: 0,
+            ..Default::default()
+        };
+        let j = s.to_json();
+        assert!(j.starts_with('{') && j.trim_end().ends_with('}'));
+        for (k, v) in [
+            ("regions", 1),
+            ("pages", 40),
+            ("keys", 15),
+            ("write_faults", 1234),
+            ("opens", 1200),
+            ("denials", 0),
+        ] {
+            assert_eq!(Stats::field(&j, k), Some(v), "{k} in {j}");
+        }
+        assert_eq!(Stats::text_field(&j, "backend").as_deref(), Some("pkey"));
+    }
+
+    #[test]
+    fn strings_are_escaped() {
+        let s = Stats {
+            mode: "a\"b\\c\n".into(),
+            ..Default::default()
+        };
+        assert!(s.to_json().contains(r#""mode":"a\"b\\c\u000a""#));
+    }
+}
