@@ -1,1 +1,105 @@
-fn main(){println!("{}", jitguard::x());}
+//! The `jitguard` command: `check` and `run` (see `jitguard --help`).
+
+use jitguard::cli::{self, Command};
+use jitguard::stats::Stats;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn find_lib(explicit: Option<String>) -> Result<PathBuf, String> {
+    if let Some(p) = explicit.or_else(|| std::env::var("JITGUARD_LIB").ok()) {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p.canonicalize().unwrap_or(p))
+        } else {
+            Err(format!("libjitguard.so not found at {}", p.display()))
+        };
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot locate own binary: {e}"))?;
+    let beside = exe.with_file_name("libjitguard.so");
+    if beside.is_file() {
+        Ok(beside)
+    } else {
+        Err(format!(
+            "libjitguard.so not found beside {} (build it with `cargo build --release --workspace`, or pass --lib)",
+            exe.display()
+        ))
+    }
+}
+
+fn run(lib: Option<String>, env: Vec<(String, String)>, argv: Vec<String>) -> ExitCode {
+    let lib = match find_lib(lib) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("jitguard: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let preload = cli::ld_preload(&lib.to_string_lossy(), std::env::var("LD_PRELOAD").ok().as_deref());
+    let err = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .envs(env)
+        .env("LD_PRELOAD", preload)
+        .exec();
+    eprintln!("jitguard: cannot run {:?}: {err}", argv[0]);
+    ExitCode::from(127)
+}
+
+fn check(lib: Option<String>, env: Vec<(String, String)>) -> ExitCode {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let pku = cli::cpu_flag(&cpuinfo, "pku");
+    let ospke = cli::cpu_flag(&cpuinfo, "ospke");
+    println!("cpu pku flag:    {}", if pku { "yes" } else { "no" });
+    println!("cpu ospke flag:  {}", if ospke { "yes (kernel enabled protection keys)" } else { "no" });
+    let lib = match find_lib(lib) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("jitguard: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!("library:         {}", lib.display());
+    let stats = std::env::temp_dir().join(format!("jitguard-check-{}.json", std::process::id()));
+    let out = std::process::Command::new("/bin/true")
+        .envs(env)
+        .env("LD_PRELOAD", &lib)
+        .env("JITGUARD_STATS", &stats)
+        .output();
+    let json = std::fs::read_to_string(&stats).unwrap_or_default();
+    let _ = std::fs::remove_file(&stats);
+    if let Ok(o) = &out {
+        let err = String::from_utf8_lossy(&o.stderr);
+        for line in err.lines() {
+            println!("library says:    {line}");
+        }
+    }
+    let Some(backend) = Stats::text_field(&json, "backend") else {
+        println!("result:          the library did not start (no stats were written)");
+        return ExitCode::from(1);
+    };
+    let keys = Stats::field(&json, "keys").unwrap_or(0);
+    let policy = Stats::text_field(&json, "policy").unwrap_or_default();
+    let why = match (backend.as_str(), pku && ospke) {
+        ("pkey", _) => format!("protection keys available; {keys} keys obtained, {policy} policy"),
+        (_, false) => "no protection keys on this CPU/kernel: page-table (mprotect) method".to_string(),
+        (_, true) => "mprotect chosen by configuration (or no key could be allocated)".to_string(),
+    };
+    println!("backend:         {backend} ({why})");
+    ExitCode::SUCCESS
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match cli::parse(&args) {
+        Ok(Command::Help(text)) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Run { lib, env, argv }) => run(lib, env, argv),
+        Ok(Command::Check { lib, env }) => check(lib, env),
+        Err(e) => {
+            eprintln!("jitguard: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

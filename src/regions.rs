@@ -37,8 +37,10 @@ pub struct RegionMap {
 }
 
 impl RegionMap {
-    pub fn new() -> Self {
-        Self::default()
+    pub const fn new() -> Self {
+        RegionMap {
+            by_start: BTreeMap::new(),
+        }
     }
 
     /// Number of separate regions.

@@ -1,0 +1,394 @@
+//! The fault and trap handlers: open one page for one emit, then reseal.
+//!
+//! One emit is one instruction. A write to a sealed guarded page faults
+//! (SIGSEGV: SEGV_PKUERR on one of jitguard's keys, or SEGV_ACCERR on a
+//! guarded page under the mprotect backend). The writer policy decides; if
+//! it allows, the page is opened for the faulting thread only (pkey: its
+//! key's write bit in the PKRU saved in the signal frame; mprotect: the
+//! page becomes RW without X) and the trap flag is set, so the CPU runs
+//! exactly that instruction and raises SIGTRAP, where the window is sealed
+//! again. A store that straddles two pages faults again on the second page
+//! inside the same window; both are opened and both resealed at the trap.
+//! A REP string write is one emit completed by the handler in one go (see
+//! jg::x86): the part inside guarded memory is written here, the registers
+//! advanced, and no trap is needed.
+//!
+//! Nothing here allocates or takes a lock: state is atomics, a thread-local
+//! `Cell` and the lock-free region snapshot.
+
+use crate::guard;
+use crate::pkru;
+use crate::signals;
+use crate::state::{self, globals, ready, COUNTERS};
+use crate::sys;
+use core::cell::Cell;
+use jg::config::Backend;
+use jg::pkru::KeySet;
+use jg::writer::{Decision, WriteSite};
+use jg::x86::{self, StringOp, StringRegs};
+use libc::{c_int, c_void, siginfo_t};
+
+const SEGV_ACCERR: c_int = 2;
+const SEGV_PKUERR: c_int = 4;
+const TRAP_TRACE: c_int = 2;
+const EFLAGS_TF: i64 = 1 << 8;
+const EFLAGS_DF: i64 = 1 << 10;
+/// Page-fault error code bits (REG_ERR).
+const PF_WRITE: i64 = 1 << 1;
+const PF_INSTR: i64 = 1 << 4;
+const MAX_OPEN_PAGES: usize = 4;
+
+/// The calling thread's open write window.
+#[derive(Clone, Copy)]
+struct Window {
+    active: bool,
+    tf_was_set: bool,
+    keys: u16,
+    n: usize,
+    pages: [u64; MAX_OPEN_PAGES],
+}
+
+impl Window {
+    const CLOSED: Window = Window {
+        active: false,
+        tf_was_set: false,
+        keys: 0,
+        n: 0,
+        pages: [0; MAX_OPEN_PAGES],
+    };
+}
+
+thread_local! {
+    static WINDOW: Cell<Window> = const { Cell::new(Window::CLOSED) };
+}
+
+/// Register access in a signal frame.
+struct Frame(*mut libc::ucontext_t);
+
+impl Frame {
+    fn reg(&self, r: c_int) -> i64 {
+        // SAFETY: the kernel's ucontext for this delivery, valid until return.
+        unsafe { (*self.0).uc_mcontext.gregs[r as usize] }
+    }
+
+    fn set_reg(&self, r: c_int, v: i64) {
+        // SAFETY: as above; the frame is ours to edit until sigreturn.
+        unsafe { (*self.0).uc_mcontext.gregs[r as usize] = v }
+    }
+
+    fn rip(&self) -> u64 {
+        self.reg(libc::REG_RIP) as u64
+    }
+}
+
+fn region_prot(addr: u64) -> c_int {
+    state::with_snapshot(|s| s.and_then(|s| s.find(addr)).map(|r| r.prot))
+        .unwrap_or(libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC)
+}
+
+/// SIGSEGV: jitguard's own write faults, or the program's.
+pub extern "C" fn on_segv(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
+    let saved = sys::errno();
+    let t0 = sys::now_ns();
+    let handled = ready() && handle_segv(info, ctx);
+    if handled {
+        state::add(&COUNTERS.handler_ns, sys::now_ns().saturating_sub(t0));
+        sys::set_errno(saved);
+        return;
+    }
+    sys::set_errno(saved);
+    signals::chain(sig, info, ctx);
+}
+
+/// SIGTRAP: the end of one emit, or the program's.
+pub extern "C" fn on_trap(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
+    let saved = sys::errno();
+    let t0 = sys::now_ns();
+    let w = WINDOW.with(Cell::get);
+    // SAFETY: kernel-provided siginfo.
+    let code = unsafe { (*info).si_code };
+    if ready() && w.active && code == TRAP_TRACE {
+        reseal(&w, &Frame(ctx as *mut libc::ucontext_t), ctx);
+        WINDOW.with(|c| c.set(Window::CLOSED));
+        state::add(&COUNTERS.handler_ns, sys::now_ns().saturating_sub(t0));
+        sys::set_errno(saved);
+        return;
+    }
+    sys::set_errno(saved);
+    signals::chain(sig, info, ctx);
+}
+
+fn reseal(w: &Window, f: &Frame, ctx: *mut c_void) {
+    match globals().backend {
+        Backend::Pkey => {
+            if let Some(p) = pkru::frame_get(ctx) {
+                pkru::frame_set(ctx, p.sealed(KeySet(w.keys)));
+            }
+        }
+        _ => {
+            for &page in &w.pages[..w.n] {
+                let _ = sys::mprotect(page, 4096, guard::sealed_prot(region_prot(page)));
+            }
+        }
+    }
+    if !w.tf_was_set {
+        f.set_reg(libc::REG_EFL, f.reg(libc::REG_EFL) & !EFLAGS_TF);
+    }
+    state::bump(&COUNTERS.reseals);
+}
+
+fn handle_segv(info: *mut siginfo_t, ctx: *mut c_void) -> bool {
+    // SAFETY: kernel-provided siginfo for a SIGSEGV: si_addr is valid, and
+    // for SEGV_PKUERR the key follows at offset 32 (after si_addr_lsb).
+    let (code, addr, pkey) = unsafe {
+        let code = (*info).si_code;
+        let addr = (*info).si_addr() as u64;
+        let pkey = (info as *const u8).add(32).cast::<u32>().read_unaligned();
+        (code, addr, pkey)
+    };
+    let g = globals();
+    let f = Frame(ctx as *mut libc::ucontext_t);
+    match (g.backend, &g.keys) {
+        (Backend::Pkey, Some(keys)) if code == SEGV_PKUERR && keys.owns(pkey) => pkey_fault(&f, ctx, addr, pkey),
+        (Backend::Mprotect, _) if code == SEGV_ACCERR => {
+            let in_region = state::with_snapshot(|s| s.and_then(|s| s.find(addr)).is_some());
+            in_region && mprotect_fault(&f, addr)
+        }
+        _ => false,
+    }
+}
+
+/// Consults the writer policy. `false` means the write is refused and the
+/// process will die by SIGSEGV when the handler returns.
+fn writer_allows(f: &Frame, addr: u64, key: Option<u32>) -> bool {
+    let g = globals();
+    let site = WriteSite {
+        ip: f.rip(),
+        addr,
+        tid: sys::gettid(),
+    };
+    state::bump(&COUNTERS.write_faults);
+    match g.writer.decide(&site, g.config.mode) {
+        Decision::Open | Decision::OpenLearned => true,
+        Decision::OpenAudited => {
+            state::bump(&COUNTERS.audited);
+            report("audited write", &site, key);
+            true
+        }
+        Decision::Deny => {
+            state::bump(&COUNTERS.denials);
+            report("denied write", &site, key);
+            signals::die_by_segv_on_return();
+            false
+        }
+    }
+}
+
+fn report(what: &str, site: &WriteSite, key: Option<u32>) {
+    let page = site.addr & !4095;
+    match key {
+        Some(k) => crate::log::emit(format_args!(
+            "jitguard: {what} at {:#x} (page {page:#x}, key {k}) by thread {} from ip {:#x}",
+            site.addr, site.tid, site.ip
+        )),
+        None => crate::log::emit(format_args!(
+            "jitguard: {what} at {:#x} (page {page:#x}) by thread {} from ip {:#x}",
+            site.addr, site.tid, site.ip
+        )),
+    }
+}
+
+fn pkey_fault(f: &Frame, ctx: *mut c_void, addr: u64, pkey: u32) -> bool {
+    let g = globals();
+    let Some(keys) = &g.keys else { return false };
+    let Some(frame_pkru) = pkru::frame_get(ctx) else {
+        crate::log!(Error, "no PKRU in the signal frame; cannot open {addr:#x}");
+        return false;
+    };
+    // The handler runs with the kernel's PKRU (access disabled for keys
+    // 1..15): allow it to read and write guarded memory for its own work.
+    pkru::write(pkru::read().opened(g.key_set));
+    // A thread that never got jitguard's seal (created before start-up)
+    // has access disabled on our keys: seal it now, reads allowed.
+    let base = if WINDOW.with(Cell::get).active {
+        frame_pkru
+    } else {
+        frame_pkru.sealed(g.key_set)
+    };
+    let is_write = f.reg(libc::REG_ERR) & PF_WRITE != 0;
+    if !is_write {
+        state::bump(&COUNTERS.seal_fixups);
+        pkru::frame_set(ctx, base);
+        return true;
+    }
+    if !writer_allows(f, addr, Some(pkey)) {
+        return true;
+    }
+    let page = addr & !4095;
+    let mut key = pkey;
+    let code_key = keys.key_for_addr(page);
+    if pkey == keys.reserve_key() && code_key != pkey && guard::key_page(page, region_prot(page), code_key) {
+        // First write: the page leaves the reserve key for its own.
+        key = code_key;
+    }
+    if try_rep_string(f, addr) {
+        return true;
+    }
+    open(f, page, key);
+    pkru::frame_set(ctx, base.opened(KeySet::single(key)));
+    true
+}
+
+fn mprotect_fault(f: &Frame, addr: u64) -> bool {
+    let err = f.reg(libc::REG_ERR);
+    if err & PF_INSTR != 0 {
+        // Executing a page another thread holds open (RW, no X): wait for
+        // its reseal and retry.
+        sys::sched_yield();
+        return true;
+    }
+    if err & PF_WRITE == 0 {
+        return false;
+    }
+    if !writer_allows(f, addr, None) {
+        return true;
+    }
+    if try_rep_string(f, addr) {
+        return true;
+    }
+    let page = addr & !4095;
+    // Opened without exec, unless the writer runs from that very page.
+    let prot = if f.rip() & !4095 == page {
+        libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC
+    } else {
+        libc::PROT_READ | libc::PROT_WRITE
+    };
+    if sys::mprotect(page, 4096, prot).is_err() {
+        return false;
+    }
+    open(f, page, 0);
+    true
+}
+
+/// Records the page in this thread's window and arms the trap flag.
+fn open(f: &Frame, page: u64, key: u32) {
+    let mut w = WINDOW.with(Cell::get);
+    if !w.active {
+        w = Window {
+            active: true,
+            tf_was_set: f.reg(libc::REG_EFL) & EFLAGS_TF != 0,
+            ..Window::CLOSED
+        };
+        state::bump(&COUNTERS.opens);
+    }
+    w.keys |= 1 << key;
+    if w.n < MAX_OPEN_PAGES && !w.pages[..w.n].contains(&page) {
+        w.pages[w.n] = page;
+        w.n += 1;
+        state::bump(&COUNTERS.pages_opened);
+    }
+    WINDOW.with(|c| c.set(w));
+    f.set_reg(libc::REG_EFL, f.reg(libc::REG_EFL) | EFLAGS_TF);
+}
+
+/// Completes a faulting `rep movs`/`rep stos` inside guarded memory in one
+/// go. Returns false when the instruction is not one, or cannot be done
+/// here (the caller then steps it like any other store).
+fn try_rep_string(f: &Frame, fault_addr: u64) -> bool {
+    if WINDOW.with(Cell::get).active {
+        return false;
+    }
+    let rip = f.rip();
+    let to_page_end = (4096 - (rip & 4095)).min(15) as usize;
+    // SAFETY: the instruction at rip is being executed, so its page is
+    // mapped; we read no further than that page's end.
+    let bytes = unsafe { core::slice::from_raw_parts(rip as *const u8, to_page_end) };
+    let Some(insn) = x86::decode_rep_string(bytes) else { return false };
+    let regs = StringRegs {
+        rcx: f.reg(libc::REG_RCX) as u64,
+        rsi: f.reg(libc::REG_RSI) as u64,
+        rdi: f.reg(libc::REG_RDI) as u64,
+        df: f.reg(libc::REG_EFL) & EFLAGS_DF != 0,
+    };
+    let Some((lo, hi)) = state::with_snapshot(|s| s.and_then(|s| s.extent(fault_addr))) else { return false };
+    let Some(plan) = x86::plan_rep(&insn, regs, lo, hi) else { return false };
+    if insn.op == StringOp::Movs && !sys::range_mapped(plan.src_lo, plan.src_hi - plan.src_lo) {
+        return false;
+    }
+    let g = globals();
+    let (dlo, dhi) = (plan.dst_lo & !4095, jg::page_ceil(plan.dst_hi));
+    let prot = region_prot(dlo);
+    match (g.backend, &g.keys) {
+        (Backend::Pkey, Some(keys)) => {
+            // Every page written gets its code key, as a stepped write would.
+            if keys.policy() == jg::config::Policy::Hashed {
+                let mut p = dlo;
+                while p < dhi {
+                    guard::key_page(p, prot, keys.key_for_addr(p));
+                    p += 4096;
+                }
+            }
+        }
+        _ => {
+            if sys::mprotect(dlo, dhi - dlo, libc::PROT_READ | libc::PROT_WRITE).is_err() {
+                return false;
+            }
+        }
+    }
+    let bytes = plan.dst_hi - plan.dst_lo;
+    // SAFETY: the destination lies inside guarded regions (mapped, and
+    // writable for this handler: PKRU opened above or pages made RW); the
+    // source range was checked mapped; sizes come from the plan.
+    unsafe {
+        match insn.op {
+            StringOp::Stos => {
+                let v = f.reg(libc::REG_RAX) as u64;
+                if insn.size == 1 {
+                    core::ptr::write_bytes(plan.dst_lo as *mut u8, v as u8, bytes as usize);
+                } else {
+                    let mut p = plan.dst_lo;
+                    while p < plan.dst_hi {
+                        match insn.size {
+                            2 => (p as *mut u16).write_unaligned(v as u16),
+                            4 => (p as *mut u32).write_unaligned(v as u32),
+                            _ => (p as *mut u64).write_unaligned(v),
+                        }
+                        p += insn.size;
+                    }
+                }
+            }
+            StringOp::Movs if x86::needs_elementwise(&plan, regs.df) => {
+                // Overlap ahead of the copy: element by element, in order.
+                let (mut s, mut d) = (regs.rsi, regs.rdi);
+                for _ in 0..plan.count {
+                    for b in 0..insn.size {
+                        ((d + b) as *mut u8).write_volatile(((s + b) as *const u8).read_volatile());
+                    }
+                    if regs.df {
+                        s = s.wrapping_sub(insn.size);
+                        d = d.wrapping_sub(insn.size);
+                    } else {
+                        s += insn.size;
+                        d += insn.size;
+                    }
+                }
+            }
+            StringOp::Movs => {
+                core::ptr::copy(plan.src_lo as *const u8, plan.dst_lo as *mut u8, bytes as usize);
+            }
+        }
+    }
+    if g.backend != Backend::Pkey {
+        let _ = sys::mprotect(dlo, dhi - dlo, guard::sealed_prot(prot));
+    }
+    f.set_reg(libc::REG_RCX, plan.after.rcx as i64);
+    f.set_reg(libc::REG_RSI, plan.after.rsi as i64);
+    f.set_reg(libc::REG_RDI, plan.after.rdi as i64);
+    if plan.done {
+        f.set_reg(libc::REG_RIP, (rip + insn.len) as i64);
+    }
+    state::bump(&COUNTERS.opens);
+    state::bump(&COUNTERS.rep_emulations);
+    state::add(&COUNTERS.rep_bytes, bytes);
+    true
+}

@@ -1,0 +1,207 @@
+//! The exported mapping hooks: every call that can make memory writable
+//! and executable at once, or change memory jitguard guards.
+//!
+//! Until jitguard is initialised every hook passes straight through to the
+//! raw system call. Afterwards, calls that neither create W+X memory nor
+//! touch a guarded region take a lock-free fast path, so malloc's own
+//! mmap/munmap traffic never waits on jitguard's lock (and allocation under
+//! that lock cannot deadlock on it).
+
+use crate::guard::{self, edit, is_wx, overlaps, page_span};
+use crate::state::{globals, ready};
+use crate::sys::{self, SysResult};
+use jg::config::Backend;
+use libc::{c_int, c_void, off_t, size_t};
+use redhook::hook;
+
+fn ret_ptr(r: SysResult) -> *mut c_void {
+    match r {
+        Ok(v) => v as *mut c_void,
+        Err(e) => {
+            sys::set_errno(e);
+            libc::MAP_FAILED
+        }
+    }
+}
+
+fn ret_int(r: SysResult) -> c_int {
+    match r {
+        Ok(_) => 0,
+        Err(e) => {
+            sys::set_errno(e);
+            -1
+        }
+    }
+}
+
+fn our_key(pkey: c_int) -> bool {
+    pkey > 0 && globals().keys.as_ref().is_some_and(|k| k.owns(pkey as u32))
+}
+
+pub fn do_mmap(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_int, off: off_t) -> *mut c_void {
+    if !ready() {
+        return ret_ptr(sys::mmap(addr, len, prot, flags, fd, off));
+    }
+    let wx = is_wx(prot);
+    let fixed = flags & (libc::MAP_FIXED | libc::MAP_FIXED_NOREPLACE) != 0;
+    if !wx && !(fixed && overlaps(addr as u64, addr as u64 + len as u64)) {
+        return ret_ptr(sys::mmap(addr, len, prot, flags, fd, off));
+    }
+    // W+X memory is created without write, then keyed: it is never
+    // writable under key 0, not even between two syscalls.
+    let first_prot = if wx { prot & !libc::PROT_WRITE } else { prot };
+    let r = sys::mmap(addr, len, first_prot, flags, fd, off);
+    let Ok(base) = r else { return ret_ptr(r) };
+    let (s, e) = page_span(base as u64, len as u64);
+    edit(|map| {
+        map.remove(s, e);
+        if wx {
+            if let Err(err) = guard::guard(map, s, e, prot) {
+                crate::log!(Warn, "could not guard {s:#x}-{e:#x} (errno {err}); left unguarded");
+                let _ = sys::mprotect(s, e - s, prot);
+            }
+        }
+    });
+    base as *mut c_void
+}
+
+pub fn do_mprotect(addr: u64, len: u64, prot: c_int) -> c_int {
+    if !ready() {
+        return ret_int(sys::mprotect(addr, len, prot));
+    }
+    let (s, e) = page_span(addr, len);
+    let wx = is_wx(prot);
+    if (!wx && !overlaps(s, e)) || addr & 4095 != 0 {
+        return ret_int(sys::mprotect(addr, len, prot));
+    }
+    ret_int(edit(|map| {
+        if wx {
+            // Validate the range and drop write everywhere first, so no
+            // page is writable under key 0 while keys are applied.
+            sys::mprotect(s, e - s, prot & !libc::PROT_WRITE)?;
+            if globals().backend == Backend::Pkey {
+                for piece in map.overlapping(s, e) {
+                    sys::mprotect(piece.start, piece.len(), prot)?;
+                }
+            }
+            guard::guard(map, s, e, prot)
+        } else {
+            guard::unguard(map, s, e, prot, 0)?;
+            sys::mprotect(s, e - s, prot)
+        }
+    }))
+}
+
+pub fn do_pkey_mprotect(addr: u64, len: u64, prot: c_int, pkey: c_int) -> c_int {
+    if !ready() {
+        return ret_int(sys::pkey_mprotect(addr, len, prot, pkey));
+    }
+    if our_key(pkey) {
+        // jitguard's keys are not the program's to hand out.
+        sys::set_errno(libc::EINVAL);
+        return -1;
+    }
+    let (s, e) = page_span(addr, len);
+    if is_wx(prot) {
+        // Re-key: W+X memory is guarded with jitguard's keys whatever key the
+        // program asked for (documented in SECURITY.md).
+        crate::log!(Info, "pkey_mprotect({s:#x}, W+X, key {pkey}): re-keyed by jitguard");
+        return do_mprotect(addr, len, prot);
+    }
+    if !overlaps(s, e) || addr & 4095 != 0 {
+        return ret_int(sys::pkey_mprotect(addr, len, prot, pkey));
+    }
+    ret_int(edit(|map| {
+        guard::unguard(map, s, e, prot, pkey)?;
+        sys::pkey_mprotect(s, e - s, prot, pkey)
+    }))
+}
+
+pub fn do_munmap(addr: *mut c_void, len: size_t) -> c_int {
+    let r = sys::munmap(addr, len);
+    if r.is_ok() && ready() {
+        let (s, e) = page_span(addr as u64, len as u64);
+        if overlaps(s, e) {
+            edit(|map| map.remove(s, e));
+        }
+    }
+    ret_int(r)
+}
+
+pub fn do_mremap(old: *mut c_void, old_len: size_t, new_len: size_t, flags: c_int, new: *mut c_void) -> *mut c_void {
+    let r = sys::mremap(old, old_len, new_len, flags, new);
+    let Ok(moved_to) = r else { return ret_ptr(r) };
+    if !ready() {
+        return moved_to as *mut c_void;
+    }
+    let (os, oe) = page_span(old as u64, old_len as u64);
+    let new_len = jg::page_ceil(new_len as u64);
+    let fixed = flags & libc::MREMAP_FIXED != 0;
+    if overlaps(os, oe) || (fixed && overlaps(moved_to as u64, moved_to as u64 + new_len)) {
+        edit(|map| {
+            let moved = map.remap(os, oe - os, moved_to as u64, new_len);
+            // Hashed keys depend on the address: moved pages wait under the
+            // reserve key again until their next write re-keys them.
+            if let (Backend::Pkey, Some(keys)) = (globals().backend, &globals().keys) {
+                for r in moved {
+                    if let Err(e) = sys::pkey_mprotect(r.start, r.len(), r.prot, keys.reserve_key() as c_int) {
+                        crate::log!(Warn, "re-keying moved region {:#x} failed (errno {e})", r.start);
+                    }
+                }
+            }
+        });
+    }
+    moved_to as *mut c_void
+}
+
+hook! {
+    unsafe fn mmap(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_int, off: off_t) -> *mut c_void => jg_mmap {
+        do_mmap(addr, len, prot, flags, fd, off)
+    }
+}
+
+hook! {
+    unsafe fn mmap64(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_int, off: off_t) -> *mut c_void => jg_mmap64 {
+        do_mmap(addr, len, prot, flags, fd, off)
+    }
+}
+
+hook! {
+    unsafe fn mprotect(addr: *mut c_void, len: size_t, prot: c_int) -> c_int => jg_mprotect {
+        do_mprotect(addr as u64, len as u64, prot)
+    }
+}
+
+hook! {
+    unsafe fn pkey_mprotect(addr: *mut c_void, len: size_t, prot: c_int, pkey: c_int) -> c_int => jg_pkey_mprotect {
+        do_pkey_mprotect(addr as u64, len as u64, prot, pkey)
+    }
+}
+
+hook! {
+    unsafe fn munmap(addr: *mut c_void, len: size_t) -> c_int => jg_munmap {
+        do_munmap(addr, len)
+    }
+}
+
+hook! {
+    unsafe fn pkey_free(pkey: c_int) -> c_int => jg_pkey_free {
+        if ready() && our_key(pkey) {
+            sys::set_errno(libc::EINVAL);
+            return -1;
+        }
+        ret_int(sys::pkey_free(pkey))
+    }
+}
+
+/// `mremap` is variadic (the fifth argument only with MREMAP_FIXED), which
+/// redhook's macro cannot express. On x86-64 the fifth argument arrives in
+/// the same register either way, so it is read as a plain parameter.
+///
+/// # Safety
+/// Called by the program as libc's mremap.
+#[no_mangle]
+pub unsafe extern "C" fn mremap(old: *mut c_void, old_len: size_t, new_len: size_t, flags: c_int, new: *mut c_void) -> *mut c_void {
+    let new = if flags & libc::MREMAP_FIXED != 0 { new } else { core::ptr::null_mut() };
+    do_mremap(old, old_len, new_len, flags, new)
+}

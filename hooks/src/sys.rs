@@ -1,0 +1,161 @@
+//! Raw system calls: the "real" mmap/mprotect/munmap/mremap and the pkey
+//! calls the libc crate does not wrap. Raw syscalls (not `dlsym(RTLD_NEXT)`)
+//! so they work before anything is resolved and inside signal handlers.
+//! Each returns the kernel's value and leaves errno set like libc does.
+
+use libc::{c_int, c_long, c_void, size_t};
+
+/// Result of a syscall: `Ok(value)` or `Err(errno)`.
+pub type SysResult = Result<c_long, c_int>;
+
+fn check(r: c_long) -> SysResult {
+    if r == -1 {
+        Err(errno())
+    } else {
+        Ok(r)
+    }
+}
+
+pub fn errno() -> c_int {
+    // SAFETY: __errno_location returns this thread's errno slot, always valid.
+    unsafe { *libc::__errno_location() }
+}
+
+pub fn set_errno(e: c_int) {
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = e }
+}
+
+pub fn mmap(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_int, off: i64) -> SysResult {
+    // SAFETY: the kernel validates every argument; a bad one is an error return.
+    check(unsafe { libc::syscall(libc::SYS_mmap, addr, len, prot, flags, fd, off) })
+}
+
+pub fn munmap(addr: *mut c_void, len: size_t) -> SysResult {
+    // SAFETY: the caller asked for this unmapping; the kernel validates it.
+    check(unsafe { libc::syscall(libc::SYS_munmap, addr, len) })
+}
+
+pub fn mprotect(addr: u64, len: u64, prot: c_int) -> SysResult {
+    // SAFETY: changes protections only; the kernel validates the range.
+    check(unsafe { libc::syscall(libc::SYS_mprotect, addr, len, prot) })
+}
+
+pub fn pkey_mprotect(addr: u64, len: u64, prot: c_int, key: c_int) -> SysResult {
+    // SAFETY: as mprotect, plus a key the kernel checks is allocated.
+    check(unsafe { libc::syscall(libc::SYS_pkey_mprotect, addr, len, prot, key) })
+}
+
+pub fn mremap(old: *mut c_void, old_len: size_t, new_len: size_t, flags: c_int, new: *mut c_void) -> SysResult {
+    // SAFETY: the program's own mremap request, validated by the kernel.
+    check(unsafe { libc::syscall(libc::SYS_mremap, old, old_len, new_len, flags, new) })
+}
+
+pub fn pkey_alloc(flags: u32, rights: u32) -> SysResult {
+    // SAFETY: allocates a key; no memory is touched.
+    check(unsafe { libc::syscall(libc::SYS_pkey_alloc, flags, rights) })
+}
+
+pub fn pkey_free(key: c_int) -> SysResult {
+    // SAFETY: frees a key; no memory is touched.
+    check(unsafe { libc::syscall(libc::SYS_pkey_free, key) })
+}
+
+pub fn gettid() -> u32 {
+    // SAFETY: no arguments, cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as u32 }
+}
+
+pub fn getpid() -> u32 {
+    // SAFETY: no arguments, cannot fail.
+    unsafe { libc::getpid() as u32 }
+}
+
+/// Sends `sig` to this thread.
+pub fn raise_here(sig: c_int) {
+    // SAFETY: tgkill on our own pid/tid.
+    unsafe {
+        libc::syscall(libc::SYS_tgkill, getpid() as c_long, gettid() as c_long, sig as c_long);
+    }
+}
+
+pub fn sched_yield() {
+    // SAFETY: no arguments.
+    unsafe {
+        libc::syscall(libc::SYS_sched_yield);
+    }
+}
+
+/// Writes all of `buf` to `fd`, retrying on EINTR and short writes.
+pub fn write_all(fd: c_int, mut buf: &[u8]) {
+    while !buf.is_empty() {
+        // SAFETY: buf is a valid slice for its length.
+        let r = unsafe { libc::syscall(libc::SYS_write, fd, buf.as_ptr(), buf.len()) };
+        if r > 0 {
+            buf = &buf[r as usize..];
+        } else if r == -1 && errno() == libc::EINTR {
+            continue;
+        } else {
+            return;
+        }
+    }
+}
+
+/// Nanoseconds on the monotonic clock (vDSO, async-signal-safe).
+pub fn now_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ts is a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Replaces the calling thread's signal mask, returning the old one.
+pub fn set_sigmask(new: &libc::sigset_t) -> libc::sigset_t {
+    // SAFETY: zeroed sigset_t is a valid empty set; both pointers are valid.
+    unsafe {
+        let mut old: libc::sigset_t = core::mem::zeroed();
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            new as *const libc::sigset_t,
+            &mut old as *mut libc::sigset_t,
+            8usize,
+        );
+        old
+    }
+}
+
+/// The calling thread's signal mask.
+pub fn current_sigmask() -> libc::sigset_t {
+    // SAFETY: a null new set only reads the mask.
+    unsafe {
+        let mut old: libc::sigset_t = core::mem::zeroed();
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_BLOCK,
+            core::ptr::null::<libc::sigset_t>(),
+            &mut old as *mut libc::sigset_t,
+            8usize,
+        );
+        old
+    }
+}
+
+/// Whether every page of `[addr, addr+len)` is mapped (mincore fails with
+/// ENOMEM on a hole). Used before the handler reads a REP source range.
+pub fn range_mapped(addr: u64, len: u64) -> bool {
+    let start = addr & !4095;
+    let end = (addr + len + 4095) & !4095;
+    let mut vec = [0u8; 256];
+    let mut at = start;
+    while at < end {
+        let chunk = (end - at).min(256 * 4096);
+        // SAFETY: vec holds one byte per page of the chunk (at most 256 pages).
+        let r = unsafe { libc::syscall(libc::SYS_mincore, at, chunk, vec.as_mut_ptr()) };
+        if r != 0 {
+            return false;
+        }
+        at += chunk;
+    }
+    true
+}

@@ -1,0 +1,239 @@
+//! Command-line parsing for the `jitguard` binary (pure, so it is tested
+//! without running anything).
+
+use crate::config::vars;
+
+pub const MAIN_HELP: &str = "\
+jitguard: per-page protection keys for the JIT code of unmodified programs
+
+USAGE:
+    jitguard <COMMAND> [OPTIONS]
+
+COMMANDS:
+    check      Say which backend would protect a program here, and why
+    run        Run a program under libjitguard.so
+    help       Show this message (also: --help, -h; `jitguard COMMAND --help`)
+
+ENVIRONMENT (read by libjitguard.so; `run` sets them from its options):
+    JITGUARD_MODE      enforce | audit | learn | off         (default enforce)
+    JITGUARD_POLICY    hashed | single                       (default hashed)
+    JITGUARD_BACKEND   auto | pkey | mprotect                (default auto)
+    JITGUARD_PROFILE   path of the writer profile
+    JITGUARD_STATS     path of the JSON stats file written at exit (%p = pid)
+    JITGUARD_LOG       off | error | warn | info | debug | trace (default warn)
+    JITGUARD_LIB       path of libjitguard.so for `run` and `check`
+                       (default: beside the jitguard binary)
+";
+
+pub const RUN_HELP: &str = "\
+jitguard run: run a program with its W+X memory guarded
+
+USAGE:
+    jitguard run [OPTIONS] -- CMD [ARGS...]
+
+OPTIONS:
+    --mode MODE          enforce | audit | learn | off
+    --policy POLICY      hashed (one key per page, adjacent pages differ)
+                         | single (one key for all code, like V8)
+    --backend BACKEND    auto | pkey | mprotect
+    --stats PATH         write a JSON stats file at exit (%p = pid)
+    --profile PATH       writer profile
+    --log LEVEL          off | error | warn | info | debug | trace
+    --lib PATH           libjitguard.so to preload
+    -h, --help           this message
+
+The program runs with LD_PRELOAD=libjitguard.so (prepended to any existing
+LD_PRELOAD) and the JITGUARD_* variables above; its exit status is the
+program's.
+";
+
+pub const CHECK_HELP: &str = "\
+jitguard check: say which backend would protect a program on this machine
+
+USAGE:
+    jitguard check [--lib PATH] [--backend BACKEND] [--policy POLICY]
+
+Reads /proc/cpuinfo for the pku and ospke flags, then loads libjitguard.so
+into /bin/true and reports what it chose: backend, policy and the number of
+protection keys it obtained. Exit status 0 when a backend is usable.
+";
+
+/// A parsed command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Help(&'static str),
+    Check {
+        lib: Option<String>,
+        env: Vec<(String, String)>,
+    },
+    Run {
+        lib: Option<String>,
+        env: Vec<(String, String)>,
+        argv: Vec<String>,
+    },
+}
+
+/// Accepted values of each option that maps to a variable.
+const OPTIONS: &[(&str, &str, &[&str])] = &[
+    ("--mode", vars::MODE, &["enforce", "audit", "learn", "off"]),
+    ("--policy", vars::POLICY, &["hashed", "single"]),
+    ("--backend", vars::BACKEND, &["auto", "pkey", "mprotect"]),
+    ("--stats", vars::STATS, &[]),
+    ("--profile", vars::PROFILE, &[]),
+    ("--log", vars::LOG, &["off", "error", "warn", "info", "debug", "trace"]),
+];
+
+/// Parses options up to `--` (or the end). Returns (lib, env, rest).
+fn parse_options(args: &[String]) -> Result<(Option<String>, Vec<(String, String)>, Vec<String>), String> {
+    let mut lib = None;
+    let mut env = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if a == "--" {
+            return Ok((lib, env, args[i + 1..].to_vec()));
+        }
+        let (name, inline) = match a.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        let mut value = || -> Result<String, String> {
+            if let Some(v) = inline.clone() {
+                return Ok(v);
+            }
+            i += 1;
+            args.get(i).cloned().ok_or_else(|| format!("{name} needs a value"))
+        };
+        if name == "--lib" {
+            lib = Some(value()?);
+        } else if let Some((opt, var, accepted)) = OPTIONS.iter().find(|(o, _, _)| *o == name) {
+            let v = value()?;
+            if !accepted.is_empty() && !accepted.contains(&v.as_str()) {
+                return Err(format!("{opt} {v:?}: expected one of {}", accepted.join(", ")));
+            }
+            env.push((var.to_string(), v));
+        } else if a.starts_with('-') {
+            return Err(format!("unknown option {a:?}"));
+        } else {
+            // First non-option: the command itself (`--` is optional).
+            return Ok((lib, env, args[i..].to_vec()));
+        }
+        i += 1;
+    }
+    Ok((lib, env, Vec::new()))
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: &[String]) -> Result<Command, String> {
+    let Some(cmd) = args.first() else {
+        return Ok(Command::Help(MAIN_HELP));
+    };
+    let rest = &args[1..];
+    let wants_help = |r: &[String]| {
+        r.iter()
+            .take_while(|a| *a != "--")
+            .any(|a| a == "--help" || a == "-h")
+    };
+    match cmd.as_str() {
+        "help" | "--help" | "-h" => Ok(Command::Help(MAIN_HELP)),
+        "run" if wants_help(rest) => Ok(Command::Help(RUN_HELP)),
+        "check" if wants_help(rest) => Ok(Command::Help(CHECK_HELP)),
+        "run" => {
+            let (lib, env, argv) = parse_options(rest)?;
+            if argv.is_empty() {
+                return Err("run: no command given (jitguard run [OPTIONS] -- CMD ARGS...)".into());
+            }
+            Ok(Command::Run { lib, env, argv })
+        }
+        "check" => {
+            let (lib, env, extra) = parse_options(rest)?;
+            if !extra.is_empty() {
+                return Err(format!("check: unexpected argument {:?}", extra[0]));
+            }
+            Ok(Command::Check { lib, env })
+        }
+        other => Err(format!("unknown command {other:?} (try jitguard --help)")),
+    }
+}
+
+/// Prepends `lib` to an existing LD_PRELOAD value.
+pub fn ld_preload(lib: &str, existing: Option<&str>) -> String {
+    match existing.filter(|e| !e.trim().is_empty()) {
+        Some(e) => format!("{lib}:{e}"),
+        None => lib.to_string(),
+    }
+}
+
+/// Whether /proc/cpuinfo text shows a flag on the first CPU.
+pub fn cpu_flag(cpuinfo: &str, flag: &str) -> bool {
+    cpuinfo
+        .lines()
+        .find(|l| l.starts_with("flags"))
+        .is_some_and(|l| l.split_whitespace().any(|f| f == flag))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn run_with_options_and_command() {
+        let c = parse(&s(&["run", "--policy", "single", "--stats=/tmp/x.%p", "--", "ls", "-l"])).unwrap();
+        assert_eq!(
+            c,
+            Command::Run {
+                lib: None,
+                env: vec![
+                    ("JITGUARD_POLICY".into(), "single".into()),
+                    ("JITGUARD_STATS".into(), "/tmp/x.%p".into())
+                ],
+                argv: s(&["ls", "-l"]),
+            }
+        );
+    }
+
+    #[test]
+    fn run_without_double_dash() {
+        let c = parse(&s(&["run", "--mode", "audit", "./prog", "--help"])).unwrap();
+        match c {
+            Command::Run { argv, .. } => assert_eq!(argv, s(&["./prog", "--help"])),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn help_everywhere() {
+        assert_eq!(parse(&[]).unwrap(), Command::Help(MAIN_HELP));
+        assert_eq!(parse(&s(&["--help"])).unwrap(), Command::Help(MAIN_HELP));
+        assert_eq!(parse(&s(&["run", "--help"])).unwrap(), Command::Help(RUN_HELP));
+        assert_eq!(parse(&s(&["check", "-h"])).unwrap(), Command::Help(CHECK_HELP));
+        // --help after -- belongs to the program.
+        assert!(matches!(parse(&s(&["run", "--", "x", "--help"])).unwrap(), Command::Run { .. }));
+    }
+
+    #[test]
+    fn errors_are_clear() {
+        assert!(parse(&s(&["run", "--policy", "random", "--", "x"])).unwrap_err().contains("hashed, single"));
+        assert!(parse(&s(&["run"])).unwrap_err().contains("no command"));
+        assert!(parse(&s(&["run", "--bogus", "x"])).unwrap_err().contains("--bogus"));
+        assert!(parse(&s(&["frobnicate"])).unwrap_err().contains("unknown command"));
+        assert!(parse(&s(&["run", "--mode"])).unwrap_err().contains("needs a value"));
+    }
+
+    #[test]
+    fn preload_prepends() {
+        assert_eq!(ld_preload("/a.so", None), "/a.so");
+        assert_eq!(ld_preload("/a.so", Some("/b.so")), "/a.so:/b.so");
+        assert_eq!(ld_preload("/a.so", Some(" ")), "/a.so");
+    }
+
+    #[test]
+    fn cpu_flags() {
+        let info = "processor: 0\nflags\t\t: fpu vme pku ospke\n";
+        assert!(cpu_flag(info, "pku") && cpu_flag(info, "ospke") && !cpu_flag(info, "avx"));
+    }
+}
