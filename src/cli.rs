@@ -80,18 +80,42 @@ const OPTIONS: &[(&str, &str, &[&str])] = &[
     ("--backend", vars::BACKEND, &["auto", "pkey", "mprotect"]),
     ("--stats", vars::STATS, &[]),
     ("--profile", vars::PROFILE, &[]),
-    ("--log", vars::LOG, &["off", "error", "warn", "info", "debug", "trace"]),
+    (
+        "--log",
+        vars::LOG,
+        &["off", "error", "warn", "info", "debug", "trace"],
+    ),
 ];
 
-/// Parses options up to `--` (or the end). Returns (lib, env, rest).
-fn parse_options(args: &[String]) -> Result<(Option<String>, Vec<(String, String)>, Vec<String>), String> {
+/// Options parsed up to `--` or the first non-option argument.
+struct Parsed {
+    lib: Option<String>,
+    env: Vec<(String, String)>,
+    rest: Vec<String>,
+    help: bool,
+}
+
+/// Parses options up to `--` (or the first non-option, or the end).
+fn parse_options(args: &[String]) -> Result<Parsed, String> {
     let mut lib = None;
+    let mut help = false;
     let mut env = Vec::new();
     let mut i = 0;
     while i < args.len() {
         let a = &args[i];
         if a == "--" {
-            return Ok((lib, env, args[i + 1..].to_vec()));
+            let rest = args[i + 1..].to_vec();
+            return Ok(Parsed {
+                lib,
+                env,
+                rest,
+                help,
+            });
+        }
+        if a == "--help" || a == "-h" {
+            help = true;
+            i += 1;
+            continue;
         }
         let (name, inline) = match a.split_once('=') {
             Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
@@ -102,25 +126,41 @@ fn parse_options(args: &[String]) -> Result<(Option<String>, Vec<(String, String
                 return Ok(v);
             }
             i += 1;
-            args.get(i).cloned().ok_or_else(|| format!("{name} needs a value"))
+            args.get(i)
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
         };
         if name == "--lib" {
             lib = Some(value()?);
         } else if let Some((opt, var, accepted)) = OPTIONS.iter().find(|(o, _, _)| *o == name) {
             let v = value()?;
             if !accepted.is_empty() && !accepted.contains(&v.as_str()) {
-                return Err(format!("{opt} {v:?}: expected one of {}", accepted.join(", ")));
+                return Err(format!(
+                    "{opt} {v:?}: expected one of {}",
+                    accepted.join(", ")
+                ));
             }
             env.push((var.to_string(), v));
         } else if a.starts_with('-') {
             return Err(format!("unknown option {a:?}"));
         } else {
             // First non-option: the command itself (`--` is optional).
-            return Ok((lib, env, args[i..].to_vec()));
+            let rest = args[i..].to_vec();
+            return Ok(Parsed {
+                lib,
+                env,
+                rest,
+                help,
+            });
         }
         i += 1;
     }
-    Ok((lib, env, Vec::new()))
+    Ok(Parsed {
+        lib,
+        env,
+        rest: Vec::new(),
+        help,
+    })
 }
 
 /// Parses the arguments after the program name.
@@ -129,28 +169,34 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         return Ok(Command::Help(MAIN_HELP));
     };
     let rest = &args[1..];
-    let wants_help = |r: &[String]| {
-        r.iter()
-            .take_while(|a| *a != "--")
-            .any(|a| a == "--help" || a == "-h")
-    };
     match cmd.as_str() {
         "help" | "--help" | "-h" => Ok(Command::Help(MAIN_HELP)),
-        "run" if wants_help(rest) => Ok(Command::Help(RUN_HELP)),
-        "check" if wants_help(rest) => Ok(Command::Help(CHECK_HELP)),
         "run" => {
-            let (lib, env, argv) = parse_options(rest)?;
-            if argv.is_empty() {
+            let p = parse_options(rest)?;
+            if p.help {
+                return Ok(Command::Help(RUN_HELP));
+            }
+            if p.rest.is_empty() {
                 return Err("run: no command given (jitguard run [OPTIONS] -- CMD ARGS...)".into());
             }
-            Ok(Command::Run { lib, env, argv })
+            Ok(Command::Run {
+                lib: p.lib,
+                env: p.env,
+                argv: p.rest,
+            })
         }
         "check" => {
-            let (lib, env, extra) = parse_options(rest)?;
-            if !extra.is_empty() {
-                return Err(format!("check: unexpected argument {:?}", extra[0]));
+            let p = parse_options(rest)?;
+            if p.help {
+                return Ok(Command::Help(CHECK_HELP));
             }
-            Ok(Command::Check { lib, env })
+            if let Some(extra) = p.rest.first() {
+                return Err(format!("check: unexpected argument {extra:?}"));
+            }
+            Ok(Command::Check {
+                lib: p.lib,
+                env: p.env,
+            })
         }
         other => Err(format!("unknown command {other:?} (try jitguard --help)")),
     }
@@ -182,7 +228,16 @@ mod tests {
 
     #[test]
     fn run_with_options_and_command() {
-        let c = parse(&s(&["run", "--policy", "single", "--stats=/tmp/x.%p", "--", "ls", "-l"])).unwrap();
+        let c = parse(&s(&[
+            "run",
+            "--policy",
+            "single",
+            "--stats=/tmp/x.%p",
+            "--",
+            "ls",
+            "-l",
+        ]))
+        .unwrap();
         assert_eq!(
             c,
             Command::Run {
@@ -209,19 +264,36 @@ mod tests {
     fn help_everywhere() {
         assert_eq!(parse(&[]).unwrap(), Command::Help(MAIN_HELP));
         assert_eq!(parse(&s(&["--help"])).unwrap(), Command::Help(MAIN_HELP));
-        assert_eq!(parse(&s(&["run", "--help"])).unwrap(), Command::Help(RUN_HELP));
-        assert_eq!(parse(&s(&["check", "-h"])).unwrap(), Command::Help(CHECK_HELP));
+        assert_eq!(
+            parse(&s(&["run", "--help"])).unwrap(),
+            Command::Help(RUN_HELP)
+        );
+        assert_eq!(
+            parse(&s(&["check", "-h"])).unwrap(),
+            Command::Help(CHECK_HELP)
+        );
         // --help after -- belongs to the program.
-        assert!(matches!(parse(&s(&["run", "--", "x", "--help"])).unwrap(), Command::Run { .. }));
+        assert!(matches!(
+            parse(&s(&["run", "--", "x", "--help"])).unwrap(),
+            Command::Run { .. }
+        ));
     }
 
     #[test]
     fn errors_are_clear() {
-        assert!(parse(&s(&["run", "--policy", "random", "--", "x"])).unwrap_err().contains("hashed, single"));
+        assert!(parse(&s(&["run", "--policy", "random", "--", "x"]))
+            .unwrap_err()
+            .contains("hashed, single"));
         assert!(parse(&s(&["run"])).unwrap_err().contains("no command"));
-        assert!(parse(&s(&["run", "--bogus", "x"])).unwrap_err().contains("--bogus"));
-        assert!(parse(&s(&["frobnicate"])).unwrap_err().contains("unknown command"));
-        assert!(parse(&s(&["run", "--mode"])).unwrap_err().contains("needs a value"));
+        assert!(parse(&s(&["run", "--bogus", "x"]))
+            .unwrap_err()
+            .contains("--bogus"));
+        assert!(parse(&s(&["frobnicate"]))
+            .unwrap_err()
+            .contains("unknown command"));
+        assert!(parse(&s(&["run", "--mode"]))
+            .unwrap_err()
+            .contains("needs a value"));
     }
 
     #[test]

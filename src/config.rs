@@ -313,7 +313,10 @@ mod tests {
         assert_eq!(c.log, LogLevel::Warn);
         assert_eq!(w.len(), 4);
         let first = &w[0].0;
-        assert!(first.starts_with("jitguard: JITGUARD_MODE=\"enforcee\""), "{first}");
+        assert!(
+            first.starts_with("jitguard: JITGUARD_MODE=\"enforcee\""),
+            "{first}"
+        );
         assert!(first.contains("enforce, audit, learn, off"), "{first}");
         assert!(first.ends_with("using enforce"), "{first}");
         assert!(w.iter().all(|x| !x.0.contains('\n')), "one line each");

@@ -35,6 +35,6 @@ pub const fn page_floor(addr: u64) -> u64 {
 pub const fn page_ceil(addr: u64) -> u64 {
     match addr.checked_add(PAGE_SIZE - 1) {
         Some(v) => v & !(PAGE_SIZE - 1),
-        None => u64::MAX & !(PAGE_SIZE - 1),
+        None => !(PAGE_SIZE - 1),
     }
 }

@@ -35,7 +35,10 @@ fn run(lib: Option<String>, env: Vec<(String, String)>, argv: Vec<String>) -> Ex
             return ExitCode::from(2);
         }
     };
-    let preload = cli::ld_preload(&lib.to_string_lossy(), std::env::var("LD_PRELOAD").ok().as_deref());
+    let preload = cli::ld_preload(
+        &lib.to_string_lossy(),
+        std::env::var("LD_PRELOAD").ok().as_deref(),
+    );
     let err = std::process::Command::new(&argv[0])
         .args(&argv[1..])
         .envs(env)
@@ -50,7 +53,14 @@ fn check(lib: Option<String>, env: Vec<(String, String)>) -> ExitCode {
     let pku = cli::cpu_flag(&cpuinfo, "pku");
     let ospke = cli::cpu_flag(&cpuinfo, "ospke");
     println!("cpu pku flag:    {}", if pku { "yes" } else { "no" });
-    println!("cpu ospke flag:  {}", if ospke { "yes (kernel enabled protection keys)" } else { "no" });
+    println!(
+        "cpu ospke flag:  {}",
+        if ospke {
+            "yes (kernel enabled protection keys)"
+        } else {
+            "no"
+        }
+    );
     let lib = match find_lib(lib) {
         Ok(l) => l,
         Err(e) => {
@@ -81,7 +91,9 @@ fn check(lib: Option<String>, env: Vec<(String, String)>) -> ExitCode {
     let policy = Stats::text_field(&json, "policy").unwrap_or_default();
     let why = match (backend.as_str(), pku && ospke) {
         ("pkey", _) => format!("protection keys available; {keys} keys obtained, {policy} policy"),
-        (_, false) => "no protection keys on this CPU/kernel: page-table (mprotect) method".to_string(),
+        (_, false) => {
+            "no protection keys on this CPU/kernel: page-table (mprotect) method".to_string()
+        }
         (_, true) => "mprotect chosen by configuration (or no key could be allocated)".to_string(),
     };
     println!("backend:         {backend} ({why})");

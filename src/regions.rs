@@ -121,13 +121,7 @@ impl RegionMap {
         if let Some((&s, r)) = self.by_start.range(..start).next_back() {
             let r = *r;
             if r.end > start {
-                self.by_start.insert(
-                    s,
-                    Region {
-                        end: start,
-                        ..r
-                    },
-                );
+                self.by_start.insert(s, Region { end: start, ..r });
                 if r.end > end {
                     self.by_start.insert(end, Region { start: end, ..r });
                 }

@@ -175,7 +175,12 @@ pub fn plan_rep(insn: &RepString, regs: StringRegs, win_lo: u64, win_hi: u64) ->
 /// ahead of the copy): the handler then copies element by element.
 pub fn needs_elementwise(plan: &RepPlan, df: bool) -> bool {
     let overlap = plan.dst_lo < plan.src_hi && plan.src_lo < plan.dst_hi;
-    overlap && if df { plan.dst_lo < plan.src_lo } else { plan.dst_lo > plan.src_lo }
+    overlap
+        && if df {
+            plan.dst_lo < plan.src_lo
+        } else {
+            plan.dst_lo > plan.src_lo
+        }
 }
 
 #[cfg(test)]
@@ -187,27 +192,51 @@ mod tests {
         let d = |b: &[u8]| decode_rep_string(b);
         assert_eq!(
             d(&[0xF3, 0xA4]),
-            Some(RepString { op: StringOp::Movs, size: 1, len: 2 })
+            Some(RepString {
+                op: StringOp::Movs,
+                size: 1,
+                len: 2
+            })
         );
         assert_eq!(
             d(&[0xF3, 0xAA, 0x90]),
-            Some(RepString { op: StringOp::Stos, size: 1, len: 2 })
+            Some(RepString {
+                op: StringOp::Stos,
+                size: 1,
+                len: 2
+            })
         );
         assert_eq!(
             d(&[0xF3, 0x48, 0xA5]),
-            Some(RepString { op: StringOp::Movs, size: 8, len: 3 })
+            Some(RepString {
+                op: StringOp::Movs,
+                size: 8,
+                len: 3
+            })
         );
         assert_eq!(
             d(&[0xF3, 0x48, 0xAB]),
-            Some(RepString { op: StringOp::Stos, size: 8, len: 3 })
+            Some(RepString {
+                op: StringOp::Stos,
+                size: 8,
+                len: 3
+            })
         );
         assert_eq!(
             d(&[0x66, 0xF3, 0xAB]),
-            Some(RepString { op: StringOp::Stos, size: 2, len: 3 })
+            Some(RepString {
+                op: StringOp::Stos,
+                size: 2,
+                len: 3
+            })
         );
         assert_eq!(
             d(&[0xF3, 0xAB]),
-            Some(RepString { op: StringOp::Stos, size: 4, len: 2 })
+            Some(RepString {
+                op: StringOp::Stos,
+                size: 4,
+                len: 2
+            })
         );
     }
 
@@ -227,12 +256,25 @@ mod tests {
         }
     }
 
-    const STOSB: RepString = RepString { op: StringOp::Stos, size: 1, len: 2 };
-    const MOVSQ: RepString = RepString { op: StringOp::Movs, size: 8, len: 3 };
+    const STOSB: RepString = RepString {
+        op: StringOp::Stos,
+        size: 1,
+        len: 2,
+    };
+    const MOVSQ: RepString = RepString {
+        op: StringOp::Movs,
+        size: 8,
+        len: 3,
+    };
 
     #[test]
     fn plans_a_whole_forward_write_inside_the_window() {
-        let regs = StringRegs { rcx: 10 << 20, rsi: 0, rdi: 0x10_0000, df: false };
+        let regs = StringRegs {
+            rcx: 10 << 20,
+            rsi: 0,
+            rdi: 0x10_0000,
+            df: false,
+        };
         let p = plan_rep(&STOSB, regs, 0x10_0000, 0x10_0000 + (12 << 20)).unwrap();
         assert_eq!(p.count, 10 << 20);
         assert!(p.done);
@@ -243,28 +285,56 @@ mod tests {
 
     #[test]
     fn stops_at_the_window_edge_and_leaves_the_rest_to_the_cpu() {
-        let regs = StringRegs { rcx: 100, rsi: 0x9000, rdi: 0x1FF0, df: false };
+        let regs = StringRegs {
+            rcx: 100,
+            rsi: 0x9000,
+            rdi: 0x1FF0,
+            df: false,
+        };
         let p = plan_rep(&MOVSQ, regs, 0x1000, 0x2000).unwrap();
         assert_eq!(p.count, 2);
         assert!(!p.done);
-        assert_eq!(p.after, StringRegs { rcx: 98, rsi: 0x9010, rdi: 0x2000, df: false });
+        assert_eq!(
+            p.after,
+            StringRegs {
+                rcx: 98,
+                rsi: 0x9010,
+                rdi: 0x2000,
+                df: false
+            }
+        );
         assert_eq!((p.src_lo, p.src_hi), (0x9000, 0x9010));
         // An element straddling the edge is not planned.
-        let regs = StringRegs { rcx: 4, rsi: 0, rdi: 0x1FFC, df: false };
+        let regs = StringRegs {
+            rcx: 4,
+            rsi: 0,
+            rdi: 0x1FFC,
+            df: false,
+        };
         assert_eq!(plan_rep(&MOVSQ, regs, 0x1000, 0x2000), None);
     }
 
     #[test]
     fn plans_backward_writes() {
         // std; rep movsq with rdi at the last element.
-        let regs = StringRegs { rcx: 4, rsi: 0x5018, rdi: 0x1018, df: true };
+        let regs = StringRegs {
+            rcx: 4,
+            rsi: 0x5018,
+            rdi: 0x1018,
+            df: true,
+        };
         let p = plan_rep(&MOVSQ, regs, 0x1000, 0x2000).unwrap();
         assert_eq!(p.count, 4);
         assert_eq!((p.dst_lo, p.dst_hi), (0x1000, 0x1020));
         assert_eq!((p.src_lo, p.src_hi), (0x5000, 0x5020));
         assert_eq!(p.after.rdi, 0x1018 - 32);
         // Window lower edge limits a backward write.
-        let regs = StringRegs { rcx: 10, rsi: 0x5018, rdi: 0x1008, df: true };
+        let regs = StringRegs {
+            rcx: 10,
+            rsi: 0x5018,
+            rdi: 0x1008,
+            df: true,
+        };
         assert_eq!(plan_rep(&MOVSQ, regs, 0x1000, 0x2000).unwrap().count, 2);
     }
 
@@ -276,12 +346,21 @@ mod tests {
             dst_hi: 0x1005,
             src_lo: 0x1000,
             src_hi: 0x1004,
-            after: StringRegs { rcx: 0, rsi: 0, rdi: 0, df: false },
+            after: StringRegs {
+                rcx: 0,
+                rsi: 0,
+                rdi: 0,
+                df: false,
+            },
             done: true,
         };
         assert!(needs_elementwise(&forward_into_source_tail, false));
         assert!(!needs_elementwise(&forward_into_source_tail, true));
-        let disjoint = RepPlan { dst_lo: 0x2000, dst_hi: 0x2004, ..forward_into_source_tail };
+        let disjoint = RepPlan {
+            dst_lo: 0x2000,
+            dst_hi: 0x2004,
+            ..forward_into_source_tail
+        };
         assert!(!needs_elementwise(&disjoint, false));
     }
 }

@@ -43,14 +43,24 @@ pub fn guard(map: &mut RegionMap, start: u64, end: u64, prot: c_int) -> sys::Sys
         state::bump(&COUNTERS.regions);
     }
     map.insert(start, end, prot);
-    crate::log!(Debug, "guarding {start:#x}-{end:#x} ({} pages)", (end - start) / 4096);
+    crate::log!(
+        Debug,
+        "guarding {start:#x}-{end:#x} ({} pages)",
+        (end - start) / 4096
+    );
     Ok(0)
 }
 
 /// Takes `[start, end)` out of guard with the program's new protection
 /// `prot`: guarded parts lose jitguard's key (back to key 0, or the
 /// program's `pkey` when it asked for one).
-pub fn unguard(map: &mut RegionMap, start: u64, end: u64, prot: c_int, pkey: c_int) -> sys::SysResult {
+pub fn unguard(
+    map: &mut RegionMap,
+    start: u64,
+    end: u64,
+    prot: c_int,
+    pkey: c_int,
+) -> sys::SysResult {
     for piece in map.overlapping(start, end) {
         match globals().backend {
             Backend::Pkey => sys::pkey_mprotect(piece.start, piece.len(), prot, pkey)?,
@@ -81,5 +91,8 @@ pub fn overlaps(start: u64, end: u64) -> bool {
 }
 
 pub fn page_span(addr: u64, len: u64) -> (u64, u64) {
-    (jg::page_floor(addr), jg::page_ceil(addr.saturating_add(len)))
+    (
+        jg::page_floor(addr),
+        jg::page_ceil(addr.saturating_add(len)),
+    )
 }

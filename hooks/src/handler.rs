@@ -149,7 +149,9 @@ fn handle_segv(info: *mut siginfo_t, ctx: *mut c_void) -> bool {
     let g = globals();
     let f = Frame(ctx as *mut libc::ucontext_t);
     match (g.backend, &g.keys) {
-        (Backend::Pkey, Some(keys)) if code == SEGV_PKUERR && keys.owns(pkey) => pkey_fault(&f, ctx, addr, pkey),
+        (Backend::Pkey, Some(keys)) if code == SEGV_PKUERR && keys.owns(pkey) => {
+            pkey_fault(&f, ctx, addr, pkey)
+        }
         (Backend::Mprotect, _) if code == SEGV_ACCERR => {
             let in_region = state::with_snapshot(|s| s.and_then(|s| s.find(addr)).is_some());
             in_region && mprotect_fault(&f, addr)
@@ -227,7 +229,10 @@ fn pkey_fault(f: &Frame, ctx: *mut c_void, addr: u64, pkey: u32) -> bool {
     let page = addr & !4095;
     let mut key = pkey;
     let code_key = keys.key_for_addr(page);
-    if pkey == keys.reserve_key() && code_key != pkey && guard::key_page(page, region_prot(page), code_key) {
+    if pkey == keys.reserve_key()
+        && code_key != pkey
+        && guard::key_page(page, region_prot(page), code_key)
+    {
         // First write: the page leaves the reserve key for its own.
         key = code_key;
     }
@@ -303,15 +308,21 @@ fn try_rep_string(f: &Frame, fault_addr: u64) -> bool {
     // SAFETY: the instruction at rip is being executed, so its page is
     // mapped; we read no further than that page's end.
     let bytes = unsafe { core::slice::from_raw_parts(rip as *const u8, to_page_end) };
-    let Some(insn) = x86::decode_rep_string(bytes) else { return false };
+    let Some(insn) = x86::decode_rep_string(bytes) else {
+        return false;
+    };
     let regs = StringRegs {
         rcx: f.reg(libc::REG_RCX) as u64,
         rsi: f.reg(libc::REG_RSI) as u64,
         rdi: f.reg(libc::REG_RDI) as u64,
         df: f.reg(libc::REG_EFL) & EFLAGS_DF != 0,
     };
-    let Some((lo, hi)) = state::with_snapshot(|s| s.and_then(|s| s.extent(fault_addr))) else { return false };
-    let Some(plan) = x86::plan_rep(&insn, regs, lo, hi) else { return false };
+    let Some((lo, hi)) = state::with_snapshot(|s| s.and_then(|s| s.extent(fault_addr))) else {
+        return false;
+    };
+    let Some(plan) = x86::plan_rep(&insn, regs, lo, hi) else {
+        return false;
+    };
     if insn.op == StringOp::Movs && !sys::range_mapped(plan.src_lo, plan.src_hi - plan.src_lo) {
         return false;
     }
@@ -374,7 +385,11 @@ fn try_rep_string(f: &Frame, fault_addr: u64) -> bool {
                 }
             }
             StringOp::Movs => {
-                core::ptr::copy(plan.src_lo as *const u8, plan.dst_lo as *mut u8, bytes as usize);
+                core::ptr::copy(
+                    plan.src_lo as *const u8,
+                    plan.dst_lo as *mut u8,
+                    bytes as usize,
+                );
             }
         }
     }

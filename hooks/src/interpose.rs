@@ -38,13 +38,20 @@ fn our_key(pkey: c_int) -> bool {
     pkey > 0 && globals().keys.as_ref().is_some_and(|k| k.owns(pkey as u32))
 }
 
-pub fn do_mmap(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_int, off: off_t) -> *mut c_void {
+pub fn do_mmap(
+    addr: *mut c_void,
+    len: size_t,
+    prot: c_int,
+    flags: c_int,
+    fd: c_int,
+    off: off_t,
+) -> *mut c_void {
     if !ready() {
         return ret_ptr(sys::mmap(addr, len, prot, flags, fd, off));
     }
     let wx = is_wx(prot);
     let fixed = flags & (libc::MAP_FIXED | libc::MAP_FIXED_NOREPLACE) != 0;
-    if !wx && !(fixed && overlaps(addr as u64, addr as u64 + len as u64)) {
+    if !(wx || fixed && overlaps(addr as u64, addr as u64 + len as u64)) {
         return ret_ptr(sys::mmap(addr, len, prot, flags, fd, off));
     }
     // W+X memory is created without write, then keyed: it is never
@@ -57,7 +64,10 @@ pub fn do_mmap(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_
         map.remove(s, e);
         if wx {
             if let Err(err) = guard::guard(map, s, e, prot) {
-                crate::log!(Warn, "could not guard {s:#x}-{e:#x} (errno {err}); left unguarded");
+                crate::log!(
+                    Warn,
+                    "could not guard {s:#x}-{e:#x} (errno {err}); left unguarded"
+                );
                 let _ = sys::mprotect(s, e - s, prot);
             }
         }
@@ -105,7 +115,10 @@ pub fn do_pkey_mprotect(addr: u64, len: u64, prot: c_int, pkey: c_int) -> c_int 
     if is_wx(prot) {
         // Re-key: W+X memory is guarded with jitguard's keys whatever key the
         // program asked for (documented in SECURITY.md).
-        crate::log!(Info, "pkey_mprotect({s:#x}, W+X, key {pkey}): re-keyed by jitguard");
+        crate::log!(
+            Info,
+            "pkey_mprotect({s:#x}, W+X, key {pkey}): re-keyed by jitguard"
+        );
         return do_mprotect(addr, len, prot);
     }
     if !overlaps(s, e) || addr & 4095 != 0 {
@@ -128,7 +141,13 @@ pub fn do_munmap(addr: *mut c_void, len: size_t) -> c_int {
     ret_int(r)
 }
 
-pub fn do_mremap(old: *mut c_void, old_len: size_t, new_len: size_t, flags: c_int, new: *mut c_void) -> *mut c_void {
+pub fn do_mremap(
+    old: *mut c_void,
+    old_len: size_t,
+    new_len: size_t,
+    flags: c_int,
+    new: *mut c_void,
+) -> *mut c_void {
     let r = sys::mremap(old, old_len, new_len, flags, new);
     let Ok(moved_to) = r else { return ret_ptr(r) };
     if !ready() {
@@ -144,8 +163,14 @@ pub fn do_mremap(old: *mut c_void, old_len: size_t, new_len: size_t, flags: c_in
             // reserve key again until their next write re-keys them.
             if let (Backend::Pkey, Some(keys)) = (globals().backend, &globals().keys) {
                 for r in moved {
-                    if let Err(e) = sys::pkey_mprotect(r.start, r.len(), r.prot, keys.reserve_key() as c_int) {
-                        crate::log!(Warn, "re-keying moved region {:#x} failed (errno {e})", r.start);
+                    if let Err(e) =
+                        sys::pkey_mprotect(r.start, r.len(), r.prot, keys.reserve_key() as c_int)
+                    {
+                        crate::log!(
+                            Warn,
+                            "re-keying moved region {:#x} failed (errno {e})",
+                            r.start
+                        );
                     }
                 }
             }
@@ -201,7 +226,17 @@ hook! {
 /// # Safety
 /// Called by the program as libc's mremap.
 #[no_mangle]
-pub unsafe extern "C" fn mremap(old: *mut c_void, old_len: size_t, new_len: size_t, flags: c_int, new: *mut c_void) -> *mut c_void {
-    let new = if flags & libc::MREMAP_FIXED != 0 { new } else { core::ptr::null_mut() };
+pub unsafe extern "C" fn mremap(
+    old: *mut c_void,
+    old_len: size_t,
+    new_len: size_t,
+    flags: c_int,
+    new: *mut c_void,
+) -> *mut c_void {
+    let new = if flags & libc::MREMAP_FIXED != 0 {
+        new
+    } else {
+        core::ptr::null_mut()
+    };
     do_mremap(old, old_len, new_len, flags, new)
 }

@@ -11,16 +11,16 @@
 //! This crate is the only place with `unsafe`; every decision it acts on
 //! comes from the pure `jitguard` crate (imported here as `jg`).
 
-pub mod guard;
-pub mod handler;
-pub mod interpose;
+mod guard;
+mod handler;
+mod interpose;
 #[macro_use]
-pub mod log;
-pub mod pkru;
-pub mod signals;
-pub mod state;
-pub mod stats_file;
-pub mod sys;
+mod log;
+mod pkru;
+mod signals;
+mod state;
+mod stats_file;
+mod sys;
 
 use core::sync::atomic::Ordering;
 use jg::config::{Backend, Config, Mode, Policy};
@@ -59,7 +59,9 @@ extern "C" fn jitguard_init() {
         return;
     }
     let (backend, keys) = choose_backend(&config);
-    let key_set = keys.as_ref().map_or(KeySet::EMPTY, |k| KeySet(k.key_mask()));
+    let key_set = keys
+        .as_ref()
+        .map_or(KeySet::EMPTY, |k| KeySet(k.key_mask()));
     let globals = Globals {
         config,
         backend,
@@ -68,7 +70,10 @@ extern "C" fn jitguard_init() {
         writer: WriterPolicy::AllowAll,
     };
     let g = state::GLOBALS.get_or_init(|| globals);
-    if !signals::install(handler::on_segv as *const () as usize, handler::on_trap as *const () as usize) {
+    if !signals::install(
+        handler::on_segv as *const () as usize,
+        handler::on_trap as *const () as usize,
+    ) {
         log!(Error, "could not install signal handlers; guarding nothing");
         STATE.store(DISABLED, Ordering::Release);
         return;
@@ -106,7 +111,11 @@ fn choose_backend(config: &Config) -> (Backend, Option<KeyPolicy>) {
     }
     // Single policy takes one key, leaving the rest to the program; hashed
     // takes every key it can get.
-    let wanted = if config.policy == Policy::Single { 1 } else { 15 };
+    let wanted = if config.policy == Policy::Single {
+        1
+    } else {
+        15
+    };
     let mut obtained = Vec::new();
     while obtained.len() < wanted {
         match sys::pkey_alloc(0, PKEY_DISABLE_WRITE) {
@@ -117,7 +126,9 @@ fn choose_backend(config: &Config) -> (Backend, Option<KeyPolicy>) {
     let secret = rand::rngs::OsRng.next_u64();
     match KeyPolicy::new(config.policy, secret, &obtained) {
         None => {
-            log::emit(format_args!("jitguard: no protection key could be allocated; using mprotect"));
+            log::emit(format_args!(
+                "jitguard: no protection key could be allocated; using mprotect"
+            ));
             (Backend::Mprotect, None)
         }
         Some((kp, note)) => {
@@ -140,8 +151,13 @@ fn choose_backend(config: &Config) -> (Backend, Option<KeyPolicy>) {
 /// W+X mappings made before start-up (by other constructors) are guarded
 /// too.
 fn guard_existing_mappings() {
-    let Ok(text) = std::fs::read_to_string("/proc/self/maps") else { return };
-    let rwx: Vec<_> = jg::maps::parse_maps(&text).into_iter().filter(|m| m.is_rwx()).collect();
+    let Ok(text) = std::fs::read_to_string("/proc/self/maps") else {
+        return;
+    };
+    let rwx: Vec<_> = jg::maps::parse_maps(&text)
+        .into_iter()
+        .filter(|m| m.is_rwx())
+        .collect();
     if rwx.is_empty() {
         return;
     }
@@ -149,7 +165,12 @@ fn guard_existing_mappings() {
         for m in rwx {
             let prot = libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC;
             if let Err(e) = guard::guard(map, m.start, m.end, prot) {
-                log!(Warn, "could not guard existing mapping {:#x}-{:#x} (errno {e})", m.start, m.end);
+                log!(
+                    Warn,
+                    "could not guard existing mapping {:#x}-{:#x} (errno {e})",
+                    m.start,
+                    m.end
+                );
             }
         }
     });
@@ -175,7 +196,11 @@ extern "C" fn after_fork_child() {
 fn register_fork_handlers() {
     // SAFETY: three valid extern "C" functions with static lifetime.
     unsafe {
-        libc::pthread_atfork(Some(before_fork), Some(after_fork_parent), Some(after_fork_child));
+        libc::pthread_atfork(
+            Some(before_fork),
+            Some(after_fork_parent),
+            Some(after_fork_child),
+        );
     }
 }
 

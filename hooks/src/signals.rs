@@ -175,7 +175,8 @@ pub fn chain(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
             // siginfo and context (it may edit the context or longjmp).
             unsafe {
                 if a.flags & libc::SA_SIGINFO != 0 {
-                    let f: extern "C" fn(c_int, *mut siginfo_t, *mut c_void) = core::mem::transmute(h);
+                    let f: extern "C" fn(c_int, *mut siginfo_t, *mut c_void) =
+                        core::mem::transmute(h);
                     f(sig, info, ctx);
                 } else {
                     let f: extern "C" fn(c_int) = core::mem::transmute(h);
@@ -216,14 +217,27 @@ fn do_sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigacti
 
 /// Installs `handler` for an owned signal the way the `signal` family does,
 /// returning the previous handler.
-fn set_simple(i: usize, sig: c_int, handler: sighandler_t, flags: c_int, block_self: bool) -> sighandler_t {
+fn set_simple(
+    i: usize,
+    sig: c_int,
+    handler: sighandler_t,
+    flags: c_int,
+    block_self: bool,
+) -> sighandler_t {
     let prev = recorded(i).handler;
     let mut mask = empty_set();
     if block_self {
         // SAFETY: valid set.
         unsafe { libc::sigaddset(&mut mask, sig) };
     }
-    record(i, AppAction { handler, flags, mask });
+    record(
+        i,
+        AppAction {
+            handler,
+            flags,
+            mask,
+        },
+    );
     prev
 }
 

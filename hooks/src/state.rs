@@ -126,10 +126,6 @@ impl Snapshot {
         }
         Some((lo, hi))
     }
-
-    pub fn len(&self) -> usize {
-        self.regions.len()
-    }
 }
 
 static SNAPSHOT: AtomicPtr<Snapshot> = AtomicPtr::new(core::ptr::null_mut());

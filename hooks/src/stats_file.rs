@@ -32,7 +32,9 @@ pub fn reset_for_child() {
 /// Pages of guarded regions that hold one of the code keys, from the
 /// kernel's own smaps (pkey backend only).
 fn keyed_pages(code_keys: &[u32]) -> u64 {
-    let Ok(text) = std::fs::read_to_string("/proc/self/smaps") else { return 0 };
+    let Ok(text) = std::fs::read_to_string("/proc/self/smaps") else {
+        return 0;
+    };
     let map = REGIONS.lock();
     jg::maps::parse_smaps(&text)
         .iter()
@@ -55,11 +57,20 @@ pub fn collect() -> Stats {
     Stats {
         pid: crate::sys::getpid(),
         mode: g.config.mode.name().into(),
-        policy: g.keys.as_ref().map_or(g.config.policy, |k| k.policy()).name().into(),
+        policy: g
+            .keys
+            .as_ref()
+            .map_or(g.config.policy, |k| k.policy())
+            .name()
+            .into(),
         backend: g.backend.name().into(),
         regions: get(&COUNTERS.regions),
         guarded_bytes: regions_bytes,
-        pages: keyed.max(if g.backend == Backend::Pkey { 0 } else { get(&COUNTERS.pages_opened) }),
+        pages: keyed.max(if g.backend == Backend::Pkey {
+            0
+        } else {
+            get(&COUNTERS.pages_opened)
+        }),
         keys: g.key_set.len() as u64,
         write_faults: get(&COUNTERS.write_faults),
         opens: get(&COUNTERS.opens),

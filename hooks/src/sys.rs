@@ -26,7 +26,14 @@ pub fn set_errno(e: c_int) {
     unsafe { *libc::__errno_location() = e }
 }
 
-pub fn mmap(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_int, off: i64) -> SysResult {
+pub fn mmap(
+    addr: *mut c_void,
+    len: size_t,
+    prot: c_int,
+    flags: c_int,
+    fd: c_int,
+    off: i64,
+) -> SysResult {
     // SAFETY: the kernel validates every argument; a bad one is an error return.
     check(unsafe { libc::syscall(libc::SYS_mmap, addr, len, prot, flags, fd, off) })
 }
@@ -46,7 +53,13 @@ pub fn pkey_mprotect(addr: u64, len: u64, prot: c_int, key: c_int) -> SysResult 
     check(unsafe { libc::syscall(libc::SYS_pkey_mprotect, addr, len, prot, key) })
 }
 
-pub fn mremap(old: *mut c_void, old_len: size_t, new_len: size_t, flags: c_int, new: *mut c_void) -> SysResult {
+pub fn mremap(
+    old: *mut c_void,
+    old_len: size_t,
+    new_len: size_t,
+    flags: c_int,
+    new: *mut c_void,
+) -> SysResult {
     // SAFETY: the program's own mremap request, validated by the kernel.
     check(unsafe { libc::syscall(libc::SYS_mremap, old, old_len, new_len, flags, new) })
 }
@@ -75,7 +88,12 @@ pub fn getpid() -> u32 {
 pub fn raise_here(sig: c_int) {
     // SAFETY: tgkill on our own pid/tid.
     unsafe {
-        libc::syscall(libc::SYS_tgkill, getpid() as c_long, gettid() as c_long, sig as c_long);
+        libc::syscall(
+            libc::SYS_tgkill,
+            getpid() as c_long,
+            gettid() as c_long,
+            sig as c_long,
+        );
     }
 }
 
@@ -103,7 +121,10 @@ pub fn write_all(fd: c_int, mut buf: &[u8]) {
 
 /// Nanoseconds on the monotonic clock (vDSO, async-signal-safe).
 pub fn now_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: ts is a valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64

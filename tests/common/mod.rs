@@ -1,0 +1,170 @@
+//! Shared helpers for the integration tests: build the C programs in
+//! `examples/`, run them with and without libjitguard.so, read stats and
+//! smaps, and skip (or fail, with JITGUARD_REQUIRE_PKU=1) where MPK is needed.
+#![allow(dead_code)]
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, OnceLock};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// target/release/libjitguard.so, built once if missing.
+pub fn lib() -> PathBuf {
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| {
+        if let Ok(p) = std::env::var("JITGUARD_LIB") {
+            return PathBuf::from(p);
+        }
+        let p = root().join("target/release/libjitguard.so");
+        let st = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "jitguard-hooks",
+                "-p",
+                "jitguard",
+                "--quiet",
+            ])
+            .current_dir(root())
+            .status()
+            .expect("cargo build");
+        assert!(st.success(), "building libjitguard.so failed");
+        assert!(p.is_file(), "{} missing", p.display());
+        p
+    })
+    .clone()
+}
+
+/// Compiles examples/NAME.c (cached in the test tmpdir).
+pub fn example(name: &str) -> PathBuf {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let src = root().join("examples").join(format!("{name}.c"));
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let fresh = match (out.metadata(), src.metadata()) {
+        (Ok(o), Ok(s)) => o.modified().unwrap() >= s.modified().unwrap(),
+        _ => false,
+    };
+    if !fresh {
+        let tmp = out.with_extension("tmp");
+        let st = Command::new("cc")
+            .args(["-O2", "-g", "-pthread", "-o"])
+            .arg(&tmp)
+            .arg(&src)
+            .status()
+            .expect("cc (install gcc)");
+        assert!(st.success(), "compiling {name}.c failed");
+        std::fs::rename(&tmp, &out).unwrap();
+    }
+    out
+}
+
+pub fn tmp(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
+}
+
+/// The result of one run, with what tests compare.
+#[derive(Debug)]
+pub struct Run {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            code: o.status.code(),
+            signal: o.status.signal(),
+        }
+    }
+}
+
+/// Runs a program without jitguard.
+pub fn stock(bin: &Path, args: &[&str]) -> Run {
+    Command::new(bin)
+        .args(args)
+        .env_remove("LD_PRELOAD")
+        .output()
+        .expect("run")
+        .into()
+}
+
+/// Runs a program under libjitguard.so with extra environment.
+pub fn guarded(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut c = Command::new(bin);
+    c.args(args).env("LD_PRELOAD", lib());
+    for k in [
+        "JITGUARD_MODE",
+        "JITGUARD_POLICY",
+        "JITGUARD_BACKEND",
+        "JITGUARD_STATS",
+        "JITGUARD_LOG",
+        "JITGUARD_PROFILE",
+    ] {
+        c.env_remove(k);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run").into()
+}
+
+pub fn cpu_has_pku() -> bool {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    jitguard::cli::cpu_flag(&info, "pku") && jitguard::cli::cpu_flag(&info, "ospke")
+}
+
+/// For tests that need MPK: true to go on; false (after a visible notice)
+/// to skip. With JITGUARD_REQUIRE_PKU=1 a missing PKU fails the test.
+pub fn need_pku(test: &str) -> bool {
+    if cpu_has_pku() {
+        return true;
+    }
+    if std::env::var("JITGUARD_REQUIRE_PKU").as_deref() == Ok("1") {
+        panic!("{test}: JITGUARD_REQUIRE_PKU=1 but this CPU has no pku/ospke");
+    }
+    eprintln!("SKIPPED {test}: this CPU has no protection keys (pku/ospke); set JITGUARD_REQUIRE_PKU=1 to fail instead");
+    false
+}
+
+/// The backends this machine can run: mprotect always, pkey with PKU.
+pub fn backends() -> Vec<&'static str> {
+    let mut b = vec!["mprotect"];
+    if cpu_has_pku() {
+        b.push("pkey");
+    } else {
+        need_pku("pkey backend variant");
+    }
+    b
+}
+
+/// Reads an integer field of a stats file.
+pub fn stat(path: &Path, field: &str) -> u64 {
+    let json =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("stats {}: {e}", path.display()));
+    jitguard::stats::Stats::field(&json, field).unwrap_or_else(|| panic!("no {field} in {json}"))
+}
+
+pub fn stat_text(path: &Path, field: &str) -> String {
+    let json = std::fs::read_to_string(path).unwrap();
+    jitguard::stats::Stats::text_field(&json, field).unwrap_or_default()
+}
+
+/// Parses `name: hex hex...` lines a test program prints.
+pub fn hex_line(out: &str, name: &str) -> Vec<u64> {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+        .unwrap_or_else(|| panic!("no {name} line in {out}"))
+        .split_whitespace()
+        .map(|h| u64::from_str_radix(h, 16).unwrap())
+        .collect()
+}
