@@ -21,6 +21,11 @@
  *   --big-memset MB  memset an MB MiB RWX region (REP stos)
  *   --smaps FILE     write /proc/self/smaps to FILE and print the region
  *   --repatch        rewrite every function's immediate a second time
+ *   --storm          a 5 kHz SIGALRM whose handler also writes code (into
+ *                    the region's last page) while emission runs
+ *   --reserve MB     reserve an MB MiB RWX region (MAP_NORESERVE, like V8's
+ *                    code space), write one function in every 64th page,
+ *                    print the number of mappings the process has
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -28,7 +33,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,6 +55,9 @@ static const unsigned char body_template[] = {
     0xC3,                               /* ret */
 };
 #define BODY (sizeof body_template)
+#ifndef STORM_US
+#define STORM_US 200
+#endif
 #define IMM64_AT 2
 #define IMM32_AT 16
 
@@ -86,6 +96,26 @@ static void emit(int i, int method, int64_t mul, int32_t add) {
     }
 }
 
+static volatile int storm_hits;
+
+static void on_alarm(int sig) {
+    (void)sig;
+    /* A handler that emits: mov eax, hits ; ret, in the last page. */
+    unsigned char *f = code + code_size - 64;
+    int h = ++storm_hits;
+    f[0] = 0xB8;
+    memcpy(f + 1, &h, 4);
+    f[5] = 0xC3;
+}
+
+static int count_mappings(void) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    int n = 0, c;
+    while ((c = fgetc(f)) != EOF) n += c == '\n';
+    fclose(f);
+    return n;
+}
+
 static int64_t run_range(int from, int to) {
     int64_t sum = 0;
     for (int i = from; i < to; i++) {
@@ -122,8 +152,8 @@ static void dump_smaps(const char *path) {
 }
 
 int main(int argc, char **argv) {
-    int pages = 64, threads = 1, do_fork = 0, do_exec = 0, repatch = 0;
-    long blob_kb = 0, big_mb = 0;
+    int pages = 64, threads = 1, do_fork = 0, do_exec = 0, repatch = 0, storm = 0;
+    long blob_kb = 0, big_mb = 0, reserve_mb = 0;
     const char *smaps = NULL;
     for (int a = 1; a < argc; a++) {
         if (!strcmp(argv[a], "--funcs") && a + 1 < argc) nfuncs = atoi(argv[++a]);
@@ -135,6 +165,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[a], "--fork")) do_fork = 1;
         else if (!strcmp(argv[a], "--exec")) do_exec = 1;
         else if (!strcmp(argv[a], "--repatch")) repatch = 1;
+        else if (!strcmp(argv[a], "--storm")) storm = 1;
+        else if (!strcmp(argv[a], "--reserve") && a + 1 < argc) reserve_mb = atol(argv[++a]);
         else { fprintf(stderr, "toyjit: unknown argument %s\n", argv[a]); return 2; }
     }
     code_size = (size_t)pages * 4096;
@@ -150,6 +182,16 @@ int main(int argc, char **argv) {
     }
     if (at > code_size) { fprintf(stderr, "toyjit: %d functions need %zu bytes\n", nfuncs, at); return 2; }
     code_end = at;
+    if (storm) {
+        if (code_end + 64 > code_size) { fprintf(stderr, "toyjit: no room for the storm slot\n"); return 2; }
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_alarm;
+        sa.sa_flags = SA_RESTART;
+        sigaction(SIGALRM, &sa, NULL);
+        struct itimerval it = {{0, STORM_US}, {0, STORM_US}};
+        setitimer(ITIMER_REAL, &it, NULL);
+    }
 
     int64_t total = 0;
     if (threads <= 1) {
@@ -169,6 +211,14 @@ int main(int argc, char **argv) {
             pthread_join(tid[t], NULL);
             total = total * 1000003 + sl[t].sum;
         }
+    }
+    if (storm) {
+        while (storm_hits < 5) { /* let the timer fire a few times */ }
+        struct itimerval off = {{0, 0}, {0, 0}};
+        setitimer(ITIMER_REAL, &off, NULL);
+        int h = storm_hits;
+        int got = ((int (*)(void))(void *)(code + code_size - 64))();
+        printf("storm: handler code ran %d\n", got == h && h > 0);
     }
     printf("functions: %d\n", nfuncs);
     printf("checksum: %lld\n", (long long)total);
@@ -197,6 +247,23 @@ int main(int argc, char **argv) {
         memset(big, 0xC3, n);
         printf("big memset: %d\n", big[n - 1] == 0xC3 && big[0] == 0xC3);
         ((void (*)(void))(void *)(big + n - 1))();
+    }
+
+    if (reserve_mb > 0) {
+        size_t n = (size_t)reserve_mb << 20;
+        unsigned char *r = mmap(NULL, n, PROT_READ | PROT_WRITE | PROT_EXEC,
+                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (r == MAP_FAILED) { perror("reserve"); return 1; }
+        int64_t sum = 0;
+        for (size_t off = 0; off < n; off += 64 * 4096) {
+            r[off] = 0xB8;
+            int v = (int)(off >> 18);
+            memcpy(r + off + 1, &v, 4);
+            r[off + 5] = 0xC3;
+            sum += ((int (*)(void))(void *)(r + off))();
+        }
+        printf("reserve: sum %lld\n", (long long)sum);
+        fprintf(stderr, "mappings: %d\n", count_mappings());
     }
 
     if (smaps) dump_smaps(smaps);

@@ -77,3 +77,59 @@ fn exec_keeps_the_new_image_protected() {
         assert!(stat(&files[0], "regions") >= 1);
     }
 }
+
+#[test]
+fn a_signal_storm_whose_handler_writes_code_during_emission() {
+    // A 5 kHz timer whose handler emits into the guarded region while the
+    // main thread emits too: jitguard's handler must never nest the
+    // program's handler inside an open window, and both emitters finish.
+    let bin = example("toyjit");
+    let args = ["--funcs", "300", "--storm"];
+    let want = stock(&bin, &args);
+    assert!(
+        want.stdout.contains("storm: handler code ran 1"),
+        "{want:?}"
+    );
+    for backend in backends() {
+        let got = guarded(&bin, &args, &[("JITGUARD_BACKEND", backend)]);
+        assert_eq!(got.stdout, want.stdout, "{backend}: {}", got.stderr);
+    }
+}
+
+#[test]
+fn a_1_gib_reservation_stays_one_cheap_mapping() {
+    // V8-style: a huge RWX reservation with a few pages written. Lazy
+    // keying keeps the whole reservation one mapping until pages are
+    // written; only written pages split off.
+    let bin = example("toyjit");
+    let args = ["--funcs", "4", "--reserve", "1024"];
+    let want = stock(&bin, &args);
+    let base: i64 = mappings(&want.stderr);
+    for backend in backends() {
+        let t = std::time::Instant::now();
+        let got = guarded(&bin, &args, &[("JITGUARD_BACKEND", backend)]);
+        let took = t.elapsed();
+        assert_eq!(got.stdout, want.stdout, "{backend}: {}", got.stderr);
+        let n = mappings(&got.stderr);
+        // 1 GiB / 256 KiB = 4096 pages written. mprotect reseals them to
+        // the reservation's protection, so the kernel merges them back;
+        // under pkey each written page carries its own key (a mapping each).
+        let limit = if backend == "pkey" {
+            base + 2 * 4096 + 64
+        } else {
+            base + 64
+        };
+        assert!(n <= limit, "{backend}: {n} mappings (stock {base})");
+        assert!(took.as_secs() < 20, "{backend}: {took:?}");
+    }
+}
+
+fn mappings(stderr: &str) -> i64 {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("mappings: "))
+        .unwrap_or_else(|| panic!("no mappings line in {stderr}"))
+        .trim()
+        .parse()
+        .unwrap()
+}

@@ -38,6 +38,21 @@ const PF_WRITE: i64 = 1 << 1;
 const PF_INSTR: i64 = 1 << 4;
 const MAX_OPEN_PAGES: usize = 4;
 
+/// Signals that stay deliverable during the one stepped instruction: the
+/// synchronous ones (the kernel kills a process whose fault signal is
+/// blocked) and those that cannot be blocked.
+const SYNC_SIGNALS: u64 = bit(libc::SIGSEGV)
+    | bit(libc::SIGBUS)
+    | bit(libc::SIGTRAP)
+    | bit(libc::SIGILL)
+    | bit(libc::SIGFPE)
+    | bit(libc::SIGKILL)
+    | bit(libc::SIGSTOP);
+
+const fn bit(sig: c_int) -> u64 {
+    1 << (sig - 1)
+}
+
 /// The calling thread's open write window.
 #[derive(Clone, Copy)]
 struct Window {
@@ -46,6 +61,10 @@ struct Window {
     keys: u16,
     n: usize,
     pages: [u64; MAX_OPEN_PAGES],
+    /// The thread's signal mask before the window: asynchronous signals are
+    /// blocked for the stepped instruction, so no other handler ever runs
+    /// inside an open window, and restored at the reseal.
+    saved_mask: u64,
 }
 
 impl Window {
@@ -55,6 +74,7 @@ impl Window {
         keys: 0,
         n: 0,
         pages: [0; MAX_OPEN_PAGES],
+        saved_mask: 0,
     };
 }
 
@@ -78,6 +98,26 @@ impl Frame {
 
     fn rip(&self) -> u64 {
         self.reg(libc::REG_RIP) as u64
+    }
+
+    /// The mask the thread resumes with (the kernel's 64-bit sigset is the
+    /// first word of glibc's sigset_t).
+    fn sigmask(&self) -> u64 {
+        // SAFETY: uc_sigmask is at least 8 bytes, inside the frame.
+        unsafe {
+            (&raw const (*self.0).uc_sigmask)
+                .cast::<u64>()
+                .read_unaligned()
+        }
+    }
+
+    fn set_sigmask(&self, m: u64) {
+        // SAFETY: as above; sigreturn installs this mask.
+        unsafe {
+            (&raw mut (*self.0).uc_sigmask)
+                .cast::<u64>()
+                .write_unaligned(m)
+        }
     }
 }
 
@@ -134,6 +174,7 @@ fn reseal(w: &Window, f: &Frame, ctx: *mut c_void) {
     if !w.tf_was_set {
         f.set_reg(libc::REG_EFL, f.reg(libc::REG_EFL) & !EFLAGS_TF);
     }
+    f.set_sigmask(w.saved_mask);
     state::bump(&COUNTERS.reseals);
 }
 
@@ -282,8 +323,10 @@ fn open(f: &Frame, page: u64, key: u32) {
         w = Window {
             active: true,
             tf_was_set: f.reg(libc::REG_EFL) & EFLAGS_TF != 0,
+            saved_mask: f.sigmask(),
             ..Window::CLOSED
         };
+        f.set_sigmask(!SYNC_SIGNALS);
         state::bump(&COUNTERS.opens);
     }
     w.keys |= 1 << key;

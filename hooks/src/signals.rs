@@ -54,6 +54,26 @@ fn empty_set() -> libc::sigset_t {
     }
 }
 
+/// Every signal but the synchronous fault signals, which the kernel must
+/// be able to deliver (it kills a process whose fault signal is blocked).
+fn async_signals() -> libc::sigset_t {
+    // SAFETY: valid sets.
+    unsafe {
+        let mut s: libc::sigset_t = core::mem::zeroed();
+        libc::sigfillset(&mut s);
+        for sig in [
+            libc::SIGSEGV,
+            libc::SIGBUS,
+            libc::SIGTRAP,
+            libc::SIGILL,
+            libc::SIGFPE,
+        ] {
+            libc::sigdelset(&mut s, sig);
+        }
+        s
+    }
+}
+
 fn record(i: usize, a: AppAction) {
     APP[i].store(Box::into_raw(Box::new(a)), Ordering::Release);
 }
@@ -94,7 +114,10 @@ pub fn install(segv: usize, trap: usize) -> bool {
         // SAFETY: as above.
         let mut act: libc::sigaction = unsafe { core::mem::zeroed() };
         act.sa_sigaction = h;
-        act.sa_mask = empty_set();
+        // Asynchronous signals wait until jitguard's handler is done: no
+        // program handler ever runs nested inside it (a fast timer whose
+        // handler writes code would otherwise livelock the thread).
+        act.sa_mask = async_signals();
         // ONSTACK: run on the program's alternate stack where it set one.
         // NODEFER: the mask for the program's handler is set explicitly.
         act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER | libc::SA_RESTART;
@@ -147,7 +170,10 @@ pub fn chain(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
             }
         }
         h => {
-            let mut mask = sys::current_sigmask();
+            // The mask the program's handler would have had without us: the
+            // interrupted context's, plus sa_mask, plus the signal.
+            // SAFETY: ctx is the kernel's ucontext for this delivery.
+            let mut mask = unsafe { (*(ctx as *const libc::ucontext_t)).uc_sigmask };
             // SAFETY: sigset operations on valid, initialised sets.
             unsafe {
                 for s in 1..libc::SIGRTMAX() {
