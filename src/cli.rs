@@ -12,6 +12,7 @@ USAGE:
 COMMANDS:
     check      Say which backend would protect a program here, and why
     run        Run a program under libjitguard.so
+    report     Summarise stats files written by JITGUARD_STATS
     help       Show this message (also: --help, -h; `jitguard COMMAND --help`)
 
 ENVIRONMENT (read by libjitguard.so; `run` sets them from its options):
@@ -58,6 +59,17 @@ into /bin/true and reports what it chose: backend, policy and the number of
 protection keys it obtained. Exit status 0 when a backend is usable.
 ";
 
+pub const REPORT_HELP: &str = "\
+jitguard report: summarise stats files
+
+USAGE:
+    jitguard report FILE.json...
+
+Prints, for each JSON stats file a run wrote (JITGUARD_STATS or
+`jitguard run --stats`), the backend, faults, windows opened, denials and
+time spent in jitguard's handlers.
+";
+
 /// A parsed command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -70,6 +82,9 @@ pub enum Command {
         lib: Option<String>,
         env: Vec<(String, String)>,
         argv: Vec<String>,
+    },
+    Report {
+        files: Vec<String>,
     },
 }
 
@@ -196,6 +211,14 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             Ok(Command::Check {
                 lib: p.lib,
                 env: p.env,
+            })
+        }
+        "report" => {
+            if rest.is_empty() || rest.iter().any(|a| a == "--help" || a == "-h") {
+                return Ok(Command::Help(REPORT_HELP));
+            }
+            Ok(Command::Report {
+                files: rest.to_vec(),
             })
         }
         other => Err(format!("unknown command {other:?} (try jitguard --help)")),

@@ -100,6 +100,27 @@ fn check(lib: Option<String>, env: Vec<(String, String)>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+fn report(files: Vec<String>) -> ExitCode {
+    let mut ok = true;
+    for f in files {
+        match std::fs::read_to_string(&f)
+            .ok()
+            .and_then(|j| Stats::from_json(&j))
+        {
+            Some(s) => print!("{f}\n{}", s.summary()),
+            None => {
+                eprintln!("jitguard: {f}: not a jitguard stats file");
+                ok = false;
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match cli::parse(&args) {
@@ -109,6 +130,7 @@ fn main() -> ExitCode {
         }
         Ok(Command::Run { lib, env, argv }) => run(lib, env, argv),
         Ok(Command::Check { lib, env }) => check(lib, env),
+        Ok(Command::Report { files }) => report(files),
         Err(e) => {
             eprintln!("jitguard: {e}");
             ExitCode::from(2)

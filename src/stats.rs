@@ -102,6 +102,67 @@ impl Stats {
         out
     }
 
+    /// Reads a stats file's text back (fields missing from it stay zero).
+    pub fn from_json(json: &str) -> Option<Stats> {
+        let int = |k| Self::field(json, k).unwrap_or(0);
+        Some(Stats {
+            pid: Self::field(json, "pid")? as u32,
+            mode: Self::text_field(json, "mode").unwrap_or_default(),
+            policy: Self::text_field(json, "policy").unwrap_or_default(),
+            backend: Self::text_field(json, "backend").unwrap_or_default(),
+            regions: int("regions"),
+            guarded_bytes: int("guarded_bytes"),
+            pages: int("pages"),
+            keys: int("keys"),
+            write_faults: int("write_faults"),
+            opens: int("opens"),
+            denials: int("denials"),
+            audited: int("audited"),
+            rep_emulations: int("rep_emulations"),
+            rep_bytes: int("rep_bytes"),
+            reseals: int("reseals"),
+            seal_fixups: int("seal_fixups"),
+            chained_signals: int("chained_signals"),
+            handler_ns: int("handler_ns"),
+            exposed_pages_sum: int("exposed_pages_sum"),
+        })
+    }
+
+    /// A short human summary, one fact a line.
+    pub fn summary(&self) -> String {
+        let mean_us = if self.write_faults > 0 {
+            self.handler_ns as f64 / self.write_faults as f64 / 1000.0
+        } else {
+            0.0
+        };
+        let keys = if self.backend == "pkey" {
+            format!("{} keys, {} policy", self.keys, self.policy)
+        } else {
+            "page-table permissions".to_string()
+        };
+        format!(
+            "process {pid}: {backend} backend ({keys}), mode {mode}\n\
+             guarded regions created: {regions}; code pages keyed/opened: {pages}\n\
+             write faults: {wf}; write windows opened: {opens}; denied: {den}; audited: {aud}\n\
+             REP string writes completed in one go: {rep} ({rep_mb:.1} MiB)\n\
+             program signals passed on: {chained}\n\
+             time in jitguard's handlers: {hms:.1} ms ({mean_us:.1} us per write fault)\n",
+            pid = self.pid,
+            backend = self.backend,
+            mode = self.mode,
+            regions = self.regions,
+            pages = self.pages,
+            wf = self.write_faults,
+            opens = self.opens,
+            den = self.denials,
+            aud = self.audited,
+            rep = self.rep_emulations,
+            rep_mb = self.rep_bytes as f64 / 1048576.0,
+            chained = self.chained_signals,
+            hms = self.handler_ns as f64 / 1e6,
+        )
+    }
+
     /// Reads back one integer field from a stats file's text (for tests and
     /// the CLI; not a general JSON parser).
     pub fn field(json: &str, name: &str) -> Option<u64> {
@@ -154,6 +215,25 @@ mod tests {
             assert_eq!(Stats::field(&j, k), Some(v), "{k} in {j}");
         }
         assert_eq!(Stats::text_field(&j, "backend").as_deref(), Some("pkey"));
+    }
+
+    #[test]
+    fn json_roundtrip_and_summary() {
+        let s = Stats {
+            pid: 4,
+            backend: "mprotect".into(),
+            mode: "enforce".into(),
+            policy: "hashed".into(),
+            write_faults: 10,
+            handler_ns: 50_000,
+            ..Default::default()
+        };
+        let back = Stats::from_json(&s.to_json()).unwrap();
+        assert_eq!(back, s);
+        let text = back.summary();
+        assert!(text.contains("write faults: 10"), "{text}");
+        assert!(text.contains("5.0 us per write fault"), "{text}");
+        assert!(Stats::from_json("{}").is_none());
     }
 
     #[test]

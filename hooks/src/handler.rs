@@ -22,6 +22,7 @@ use crate::signals;
 use crate::state::{self, globals, ready, COUNTERS};
 use crate::sys;
 use core::cell::Cell;
+use core::sync::atomic::Ordering::Relaxed;
 use jg::config::Backend;
 use jg::pkru::KeySet;
 use jg::writer::{Decision, WriteSite};
@@ -169,6 +170,8 @@ fn reseal(w: &Window, f: &Frame, ctx: *mut c_void) {
             for &page in &w.pages[..w.n] {
                 let _ = sys::mprotect(page, 4096, guard::sealed_prot(region_prot(page)));
             }
+            // Exposure: the pages of this window (writable by every thread).
+            state::add(&COUNTERS.exposed_pages_sum, w.n as u64);
         }
     }
     if !w.tf_was_set {
@@ -276,9 +279,20 @@ fn pkey_fault(f: &Frame, ctx: *mut c_void, addr: u64, pkey: u32) -> bool {
     {
         // First write: the page leaves the reserve key for its own.
         key = code_key;
+        state::bump(&COUNTERS.pages_by_key[key as usize]);
     }
     if try_rep_string(f, addr) {
         return true;
+    }
+    if !WINDOW.with(Cell::get).active {
+        // Exposure: the pages this thread can write while the window is
+        // open, i.e. every page under the opened key.
+        let exposed = if keys.reserve_key() == key {
+            state::GUARDED_PAGES.load(Relaxed)
+        } else {
+            COUNTERS.pages_by_key[key as usize].load(Relaxed)
+        };
+        state::add(&COUNTERS.exposed_pages_sum, exposed);
     }
     open(f, page, key);
     pkru::frame_set(ctx, base.opened(KeySet::single(key)));
@@ -372,22 +386,14 @@ fn try_rep_string(f: &Frame, fault_addr: u64) -> bool {
     let g = globals();
     let (dlo, dhi) = (plan.dst_lo & !4095, jg::page_ceil(plan.dst_hi));
     let prot = region_prot(dlo);
-    match (g.backend, &g.keys) {
-        (Backend::Pkey, Some(keys)) => {
-            // Every page written gets its code key, as a stepped write would.
-            if keys.policy() == jg::config::Policy::Hashed {
-                let mut p = dlo;
-                while p < dhi {
-                    guard::key_page(p, prot, keys.key_for_addr(p));
-                    p += 4096;
-                }
-            }
-        }
-        _ => {
-            if sys::mprotect(dlo, dhi - dlo, libc::PROT_READ | libc::PROT_WRITE).is_err() {
-                return false;
-            }
-        }
+    // pkey: the handler's own PKRU is open, and the pages keep their keys.
+    // Pages still under the reserve key stay there: that key is never
+    // opened, so they are as sealed as keyed pages, and their first
+    // ordinary write gives them their code key.
+    if g.backend != Backend::Pkey
+        && sys::mprotect(dlo, dhi - dlo, libc::PROT_READ | libc::PROT_WRITE).is_err()
+    {
+        return false;
     }
     let bytes = plan.dst_hi - plan.dst_lo;
     // SAFETY: the destination lies inside guarded regions (mapped, and

@@ -63,6 +63,8 @@ pub struct Counters {
     pub handler_ns: AtomicU64,
     pub exposed_pages_sum: AtomicU64,
     pub pages_opened: AtomicU64,
+    /// Pages given each code key (pkey backend), for the exposure figure.
+    pub pages_by_key: [AtomicU64; 16],
 }
 
 pub static COUNTERS: Counters = Counters {
@@ -79,7 +81,11 @@ pub static COUNTERS: Counters = Counters {
     handler_ns: AtomicU64::new(0),
     exposed_pages_sum: AtomicU64::new(0),
     pages_opened: AtomicU64::new(0),
+    pages_by_key: [const { AtomicU64::new(0) }; 16],
 };
+
+/// Guarded pages right now, kept up to date by every edit of the map.
+pub static GUARDED_PAGES: AtomicU64 = AtomicU64::new(0);
 
 pub fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
@@ -145,6 +151,7 @@ pub fn with_snapshot<R>(f: impl FnOnce(Option<&Snapshot>) -> R) -> R {
 
 /// Publishes the map's current contents. Call with the REGIONS lock held.
 pub fn publish(map: &RegionMap) {
+    GUARDED_PAGES.store(map.bytes() / 4096, Ordering::Relaxed);
     let snap = Box::new(Snapshot {
         regions: map.iter().copied().collect(),
     });

@@ -29,19 +29,9 @@ pub fn reset_for_child() {
     }
 }
 
-/// Pages of guarded regions that hold one of the code keys, from the
-/// kernel's own smaps (pkey backend only).
-fn keyed_pages(code_keys: &[u32]) -> u64 {
-    let Ok(text) = std::fs::read_to_string("/proc/self/smaps") else {
-        return 0;
-    };
-    let map = REGIONS.lock();
-    jg::maps::parse_smaps(&text)
-        .iter()
-        .filter(|m| m.protection_key.is_some_and(|k| code_keys.contains(&k)))
-        .filter(|m| map.find(m.start).is_some())
-        .map(|m| m.pages())
-        .sum()
+/// Pages given a code key over the run (pkey backend).
+fn keyed_pages() -> u64 {
+    COUNTERS.pages_by_key.iter().map(get).sum()
 }
 
 pub fn collect() -> Stats {
@@ -50,9 +40,9 @@ pub fn collect() -> Stats {
         let map = REGIONS.lock();
         (map.bytes(), map.len())
     };
-    let keyed = match (&g.backend, &g.keys) {
-        (Backend::Pkey, Some(k)) => keyed_pages(k.code_keys()),
-        _ => 0,
+    let pages = match g.backend {
+        Backend::Pkey => keyed_pages(),
+        _ => get(&COUNTERS.pages_opened),
     };
     Stats {
         pid: crate::sys::getpid(),
@@ -66,11 +56,7 @@ pub fn collect() -> Stats {
         backend: g.backend.name().into(),
         regions: get(&COUNTERS.regions),
         guarded_bytes: regions_bytes,
-        pages: keyed.max(if g.backend == Backend::Pkey {
-            0
-        } else {
-            get(&COUNTERS.pages_opened)
-        }),
+        pages,
         keys: g.key_set.len() as u64,
         write_faults: get(&COUNTERS.write_faults),
         opens: get(&COUNTERS.opens),
