@@ -13,6 +13,7 @@ COMMANDS:
     check      Say which backend would protect a program here, and why
     run        Run a program under libjitguard.so
     report     Summarise stats files written by JITGUARD_STATS
+    bench      Stock WAMR vs WAMR under jitguard, side by side (see bench --help)
     help       Show this message (also: --help, -h; `jitguard COMMAND --help`)
 
 ENVIRONMENT (read by libjitguard.so; `run` sets them from its options):

@@ -1,5 +1,7 @@
 //! The `jitguard` command: `check` and `run` (see `jitguard --help`).
 
+mod runner;
+
 use jitguard::cli::{self, Command};
 use jitguard::stats::Stats;
 use std::os::unix::process::CommandExt;
@@ -121,8 +123,38 @@ fn report(files: Vec<String>) -> ExitCode {
     }
 }
 
+fn bench(args: &[String]) -> ExitCode {
+    let lib = match find_lib(None) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("jitguard: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runner::parse(args, lib) {
+        Ok(None) => {
+            print!("{}", runner::BENCH_HELP);
+            ExitCode::SUCCESS
+        }
+        Ok(Some(b)) => match runner::run(b) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("jitguard: bench: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Err(e) => {
+            eprintln!("jitguard: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("bench") {
+        return bench(&args[1..]);
+    }
     match cli::parse(&args) {
         Ok(Command::Help(text)) => {
             print!("{text}");

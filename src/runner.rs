@@ -1,0 +1,265 @@
+//! `jitguard bench`: runs stock WAMR and WAMR under jitguard side by side,
+//! interleaved (each repetition runs every configuration of a workload
+//! back to back, in a rotating order), and writes CSV, JSON, a Markdown
+//! table and an SVG chart.
+
+use jitguard::bench::{self, BenchConfig, Cell, Sample, WorkloadSpec};
+use jitguard::stats::Stats;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+pub const BENCH_HELP: &str = "\
+jitguard bench: stock WAMR vs WAMR under jitguard, side by side
+
+USAGE:
+    jitguard bench [--reps N] [--kinds K,K] [--workloads W,W] [--out DIR]
+                   [--iwasm PATH] [--manifest PATH] [--lib PATH]
+
+Runs each workload of the manifest (default: workloads/manifest.tsv, kinds
+kernel,big,compile) under: stock; jitguard pkey backend with the hashed
+policy (the paper's scheme); pkey with one key (V8's scheme); and the
+mprotect backend (the page-table method). Configurations this CPU cannot
+run are listed as skipped. Runs are interleaved so that drift in the
+machine affects every configuration alike. Reports, per workload and
+configuration: median wall time and spread, ratio to stock, write faults,
+windows opened, time in jitguard's handlers and the exposure (pages the
+faulting thread could write per open window).
+
+Writes DIR/results.csv, results.json, table.md and chart.svg (default DIR:
+target/bench).
+";
+
+pub struct BenchArgs {
+    pub reps: usize,
+    pub kinds: Vec<String>,
+    pub only: Vec<String>,
+    pub out: PathBuf,
+    pub iwasm: PathBuf,
+    pub manifest: PathBuf,
+    pub lib: PathBuf,
+}
+
+fn repo_root() -> PathBuf {
+    // The binary lives in ROOT/target/release.
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent()?.parent()?.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+pub fn parse(args: &[String], lib: PathBuf) -> Result<Option<BenchArgs>, String> {
+    let root = repo_root();
+    let mut b = BenchArgs {
+        reps: 5,
+        kinds: vec!["kernel".into(), "big".into(), "compile".into()],
+        only: Vec::new(),
+        out: root.join("target/bench"),
+        iwasm: root.join("target/wamr/iwasm"),
+        manifest: root.join("workloads/manifest.tsv"),
+        lib,
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if a == "--help" || a == "-h" {
+            return Ok(None);
+        }
+        let v = args
+            .get(i + 1)
+            .cloned()
+            .ok_or_else(|| format!("{a} needs a value"))?;
+        match a {
+            "--reps" => {
+                b.reps = v
+                    .parse()
+                    .map_err(|_| format!("--reps {v:?}: not a number"))?
+            }
+            "--kinds" => b.kinds = v.split(',').map(String::from).collect(),
+            "--workloads" => b.only = v.split(',').map(String::from).collect(),
+            "--out" => b.out = v.into(),
+            "--iwasm" => b.iwasm = v.into(),
+            "--manifest" => b.manifest = v.into(),
+            "--lib" => b.lib = v.into(),
+            _ => return Err(format!("bench: unknown option {a:?}")),
+        }
+        i += 2;
+    }
+    if b.reps == 0 {
+        return Err("--reps must be at least 1".into());
+    }
+    Ok(Some(b))
+}
+
+fn run_once(
+    b: &BenchArgs,
+    w: &WorkloadSpec,
+    cfg: &BenchConfig,
+    module: &Path,
+    stats: &Path,
+) -> Result<Sample, String> {
+    let mut c = Command::new(&b.iwasm);
+    c.arg("--fast-jit").arg(module).args(&w.args);
+    c.stdout(Stdio::null()).stderr(Stdio::piped());
+    c.env_remove("LD_PRELOAD");
+    for k in [
+        "JITGUARD_MODE",
+        "JITGUARD_POLICY",
+        "JITGUARD_BACKEND",
+        "JITGUARD_STATS",
+        "JITGUARD_LOG",
+    ] {
+        c.env_remove(k);
+    }
+    let _ = std::fs::remove_file(stats);
+    if let Some(env) = &cfg.env {
+        c.env("LD_PRELOAD", &b.lib).env("JITGUARD_STATS", stats);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+    }
+    let t = Instant::now();
+    let out = c
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", b.iwasm.display()))?;
+    let seconds = t.elapsed().as_secs_f64();
+    if out.status.code() != Some(w.expected_exit) {
+        return Err(format!(
+            "{} under {} exited with {:?}: {}",
+            w.name,
+            cfg.name,
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        ));
+    }
+    let mut s = Sample {
+        seconds,
+        ..Default::default()
+    };
+    if cfg.env.is_some() {
+        let json = std::fs::read_to_string(stats)
+            .map_err(|e| format!("no stats from {} under {}: {e}", w.name, cfg.name))?;
+        let st = Stats::from_json(&json).ok_or("unreadable stats")?;
+        s.write_faults = st.write_faults;
+        s.opens = st.opens;
+        s.handler_ns = st.handler_ns;
+        s.exposed_pages_sum = st.exposed_pages_sum;
+        s.pages = st.pages;
+    }
+    Ok(s)
+}
+
+pub fn run(b: BenchArgs) -> Result<(), String> {
+    let text = std::fs::read_to_string(&b.manifest)
+        .map_err(|e| format!("{}: {e}", b.manifest.display()))?;
+    let workloads: Vec<WorkloadSpec> = bench::parse_manifest(&text)
+        .into_iter()
+        .filter(|w| b.kinds.contains(&w.kind))
+        .filter(|w| b.only.is_empty() || b.only.contains(&w.name))
+        .collect();
+    if workloads.is_empty() {
+        return Err("no workload selected".into());
+    }
+    let module_dir = b
+        .manifest
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."))
+        .join("target/workloads");
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let has_pku =
+        jitguard::cli::cpu_flag(&cpuinfo, "pku") && jitguard::cli::cpu_flag(&cpuinfo, "ospke");
+    let (configs, skipped) = bench::standard_configs(has_pku);
+    for s in &skipped {
+        eprintln!("bench: skipping {s}");
+    }
+    std::fs::create_dir_all(&b.out).map_err(|e| format!("{}: {e}", b.out.display()))?;
+    let stats = b.out.join("run-stats.json");
+    let total = b.reps * workloads.len() * configs.len();
+    let mut samples: Vec<Vec<Vec<Sample>>> = vec![vec![Vec::new(); configs.len()]; workloads.len()];
+    let started = Instant::now();
+    let mut done = 0;
+    for rep in 0..b.reps {
+        for (wi, w) in workloads.iter().enumerate() {
+            let module = module_dir.join(format!("{}.wasm", w.name));
+            for k in 0..configs.len() {
+                // Rotate the order every repetition.
+                let ci = (k + rep + wi) % configs.len();
+                let s = run_once(&b, w, &configs[ci], &module, &stats)?;
+                done += 1;
+                let eta = started.elapsed().as_secs_f64() / done as f64 * (total - done) as f64;
+                eprintln!(
+                    "[{done:>4}/{total}] rep {} {:<16} {:<9} {:>8.3} s  {:>8} faults  (eta {:.0} s)",
+                    rep + 1,
+                    w.name,
+                    configs[ci].name,
+                    s.seconds,
+                    s.write_faults,
+                    eta
+                );
+                samples[wi][ci].push(s);
+            }
+        }
+    }
+    let mut cells: Vec<Cell> = Vec::new();
+    for (wi, w) in workloads.iter().enumerate() {
+        let stock = bench::median(&samples[wi][0].iter().map(|s| s.seconds).collect::<Vec<_>>());
+        for (ci, cfg) in configs.iter().enumerate() {
+            cells.push(bench::summarise(
+                &w.name,
+                &cfg.name,
+                &samples[wi][ci],
+                stock,
+            ));
+        }
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_default();
+    let meta = [
+        ("cpu", cpu.clone()),
+        ("host", host.trim().to_string()),
+        ("pku", has_pku.to_string()),
+        ("reps", b.reps.to_string()),
+        ("skipped", skipped.join("; ")),
+    ];
+    let write = |name: &str, body: String| -> Result<(), String> {
+        std::fs::write(b.out.join(name), body).map_err(|e| format!("{name}: {e}"))
+    };
+    write("results.csv", bench::to_csv(&cells))?;
+    write("results.json", bench::to_json(&cells, &meta))?;
+    let mut md = bench::to_markdown(&cells);
+    md.push_str("\n| config | geometric mean × stock |\n|---|---:|\n");
+    for cfg in configs.iter().skip(1) {
+        let r: Vec<f64> = cells
+            .iter()
+            .filter(|c| c.config == cfg.name)
+            .map(|c| c.ratio)
+            .collect();
+        md.push_str(&format!("| {} | {:.3} |\n", cfg.name, bench::geomean(&r)));
+    }
+    write("table.md", md.clone())?;
+    write(
+        "chart.svg",
+        bench::to_svg(
+            &cells,
+            &format!("jitguard on stock WAMR Fast JIT ({cpu}, {} reps)", b.reps),
+        ),
+    )?;
+    let _ = std::fs::remove_file(&stats);
+    print!("{md}");
+    if !skipped.is_empty() {
+        println!("\nskipped: {}", skipped.join("; "));
+    }
+    println!(
+        "\nwritten: {}/{{results.csv,results.json,table.md,chart.svg}}",
+        b.out.display()
+    );
+    Ok(())
+}

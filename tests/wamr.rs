@@ -1,0 +1,191 @@
+//! Stock WAMR Fast JIT under jitguard: every workload of
+//! workloads/manifest.tsv prints the same output and exits the same way
+//! under stock WAMR and under jitguard, for every backend and policy this
+//! machine has; WAMR's own hardware bounds checks keep working.
+//!
+//! Needs target/wamr/iwasm (scripts/build-wamr.sh) and target/workloads
+//! (scripts/build-workloads.sh); scripts/test.sh builds both first.
+
+mod common;
+use common::*;
+use std::path::PathBuf;
+
+struct Workload {
+    name: String,
+    kind: String,
+    args: Vec<String>,
+    expected_exit: i32,
+}
+
+fn iwasm() -> PathBuf {
+    let p = root().join("target/wamr/iwasm");
+    assert!(
+        p.is_file(),
+        "{} missing: run scripts/build-wamr.sh (scripts/test.sh does)",
+        p.display()
+    );
+    p
+}
+
+fn workloads() -> Vec<Workload> {
+    let text = std::fs::read_to_string(root().join("workloads/manifest.tsv"))
+        .expect("workloads/manifest.tsv");
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#') && !l.starts_with("name\t"))
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            Workload {
+                name: f[0].to_string(),
+                kind: f.get(1).unwrap_or(&"").to_string(),
+                args: f
+                    .get(2)
+                    .unwrap_or(&"")
+                    .split_whitespace()
+                    .map(String::from)
+                    .collect(),
+                expected_exit: f.get(3).and_then(|x| x.trim().parse().ok()).unwrap_or(0),
+            }
+        })
+        .collect()
+}
+
+fn module(w: &Workload) -> PathBuf {
+    let p = root()
+        .join("target/workloads")
+        .join(format!("{}.wasm", w.name));
+    assert!(
+        p.is_file(),
+        "{} missing: run scripts/build-workloads.sh",
+        p.display()
+    );
+    p
+}
+
+fn argv(w: &Workload) -> Vec<String> {
+    let mut a = vec![
+        "--fast-jit".to_string(),
+        module(w).to_string_lossy().into_owned(),
+    ];
+    a.extend(w.args.iter().cloned());
+    a
+}
+
+fn configs() -> Vec<Vec<(&'static str, &'static str)>> {
+    let mut c = vec![vec![("JITGUARD_BACKEND", "mprotect")]];
+    if cpu_has_pku() {
+        c.push(vec![
+            ("JITGUARD_BACKEND", "pkey"),
+            ("JITGUARD_POLICY", "hashed"),
+        ]);
+        c.push(vec![
+            ("JITGUARD_BACKEND", "pkey"),
+            ("JITGUARD_POLICY", "single"),
+        ]);
+    } else {
+        need_pku("wamr workloads under the pkey backend (hashed and single)");
+    }
+    c
+}
+
+fn check(kind_filter: fn(&str) -> bool) {
+    let bin = iwasm();
+    let list: Vec<_> = workloads()
+        .into_iter()
+        .filter(|w| kind_filter(&w.kind))
+        .collect();
+    assert!(!list.is_empty());
+    for w in &list {
+        let args = argv(w);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let want = stock(&bin, &args);
+        assert_eq!(
+            want.code,
+            Some(w.expected_exit),
+            "{} stock: {want:?}",
+            w.name
+        );
+        for cfg in configs() {
+            let stats = tmp(&format!(
+                "wamr-{}-{}.json",
+                w.name,
+                cfg.iter().map(|(_, v)| *v).collect::<Vec<_>>().join("-")
+            ));
+            let mut env = cfg.clone();
+            let sp = stats.to_string_lossy().into_owned();
+            env.push(("JITGUARD_STATS", &sp));
+            let got = guarded(&bin, &args, &env);
+            assert_eq!(
+                got.stdout, want.stdout,
+                "{} under {cfg:?}: {}",
+                w.name, got.stderr
+            );
+            assert_eq!(
+                got.code, want.code,
+                "{} under {cfg:?}: {}",
+                w.name, got.stderr
+            );
+            assert_eq!(stat(&stats, "denials"), 0, "{} under {cfg:?}", w.name);
+            assert!(
+                stat(&stats, "regions") >= 1,
+                "{}: the code pool was guarded",
+                w.name
+            );
+            assert!(
+                stat(&stats, "write_faults") > 0,
+                "{}: JIT writes went through jitguard",
+                w.name
+            );
+            assert!(
+                stat(&stats, "pages") > 0,
+                "{}: pages keyed or opened",
+                w.name
+            );
+            eprintln!(
+                "{} {:?}: {} write faults, {} pages",
+                w.name,
+                cfg,
+                stat(&stats, "write_faults"),
+                stat(&stats, "pages")
+            );
+        }
+    }
+}
+
+#[test]
+fn compute_kernels_same_output() {
+    check(|k| k == "kernel");
+}
+
+#[test]
+fn large_programs_same_output() {
+    check(|k| k == "big");
+}
+
+#[test]
+fn compile_bound_module_same_output() {
+    check(|k| k == "compile");
+}
+
+#[test]
+fn out_of_bounds_access_still_traps_in_wamr() {
+    let bin = iwasm();
+    for w in workloads().into_iter().filter(|w| w.kind == "negative") {
+        let args = argv(&w);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let want = stock(&bin, &args);
+        assert!(
+            want.stderr.contains("out of bounds memory access"),
+            "{want:?}"
+        );
+        for cfg in configs() {
+            let got = guarded(&bin, &args, &cfg);
+            assert!(
+                got.stderr.contains("out of bounds memory access"),
+                "{} {cfg:?}: {got:?}",
+                w.name
+            );
+            assert_eq!((got.code, got.signal), (want.code, want.signal));
+            assert_eq!(got.stdout, want.stdout);
+        }
+    }
+}
