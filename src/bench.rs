@@ -14,10 +14,26 @@ pub struct WorkloadSpec {
     pub args: Vec<String>,
     pub expected_exit: i32,
     pub description: String,
+    /// Text the module's stderr must contain (negative workloads).
+    pub expected_stderr: String,
+    /// Extra iwasm options placed before the module (e.g. --stack-size=N).
+    pub iwasm_opts: Vec<String>,
+}
+
+impl WorkloadSpec {
+    /// The iwasm command line (after the program name) for Fast JIT.
+    pub fn iwasm_args(&self, module: &str) -> Vec<String> {
+        let mut a = vec!["--fast-jit".to_string()];
+        a.extend(self.iwasm_opts.iter().cloned());
+        a.push(module.to_string());
+        a.extend(self.args.iter().cloned());
+        a
+    }
 }
 
 /// Parses the manifest: tab-separated name, kind, args, expected exit,
-/// description; `#` comments and a `name` header line are skipped.
+/// description, expected stderr, iwasm options; `#` comments and the
+/// `name` header line are skipped.
 pub fn parse_manifest(text: &str) -> Vec<WorkloadSpec> {
     text.lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#') && !l.starts_with("name\t"))
@@ -30,6 +46,8 @@ pub fn parse_manifest(text: &str) -> Vec<WorkloadSpec> {
                 args: get(2).split_whitespace().map(String::from).collect(),
                 expected_exit: get(3).parse().unwrap_or(0),
                 description: get(4).to_string(),
+                expected_stderr: get(5).to_string(),
+                iwasm_opts: get(6).split_whitespace().map(String::from).collect(),
             }
         })
         .collect()
@@ -448,6 +466,11 @@ mod tests {
         assert!(m[0].args.is_empty());
         assert_eq!(m[1].args, vec!["-x", "3"]);
         assert_eq!(m[1].expected_exit, 1);
+        let q = parse_manifest("qjs\tbig\ta.js\t0\td\t\t--stack-size=262144\tno\n");
+        assert_eq!(
+            q[0].iwasm_args("q.wasm"),
+            vec!["--fast-jit", "--stack-size=262144", "q.wasm", "a.js"]
+        );
     }
 
     #[test]

@@ -99,7 +99,7 @@ fn run_once(
     stats: &Path,
 ) -> Result<Sample, String> {
     let mut c = Command::new(&b.iwasm);
-    c.arg("--fast-jit").arg(module).args(&w.args);
+    c.args(w.iwasm_args(&module.to_string_lossy()));
     c.stdout(Stdio::null()).stderr(Stdio::piped());
     c.env_remove("LD_PRELOAD");
     for k in [

@@ -10,12 +10,7 @@ mod common;
 use common::*;
 use std::path::PathBuf;
 
-struct Workload {
-    name: String,
-    kind: String,
-    args: Vec<String>,
-    expected_exit: i32,
-}
+use jitguard::bench::{parse_manifest, WorkloadSpec as Workload};
 
 fn iwasm() -> PathBuf {
     let p = root().join("target/wamr/iwasm");
@@ -28,25 +23,10 @@ fn iwasm() -> PathBuf {
 }
 
 fn workloads() -> Vec<Workload> {
-    let text = std::fs::read_to_string(root().join("workloads/manifest.tsv"))
-        .expect("workloads/manifest.tsv");
-    text.lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#') && !l.starts_with("name\t"))
-        .map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            Workload {
-                name: f[0].to_string(),
-                kind: f.get(1).unwrap_or(&"").to_string(),
-                args: f
-                    .get(2)
-                    .unwrap_or(&"")
-                    .split_whitespace()
-                    .map(String::from)
-                    .collect(),
-                expected_exit: f.get(3).and_then(|x| x.trim().parse().ok()).unwrap_or(0),
-            }
-        })
-        .collect()
+    parse_manifest(
+        &std::fs::read_to_string(root().join("workloads/manifest.tsv"))
+            .expect("workloads/manifest.tsv"),
+    )
 }
 
 fn module(w: &Workload) -> PathBuf {
