@@ -15,10 +15,10 @@ need_packages gcc libc6-dev
 cargo --version
 
 step "stock WAMR (Fast JIT)"
-scripts/build-wamr.sh
+bash scripts/build-wamr.sh
 
 step "wasm workloads"
-scripts/build-workloads.sh
+bash scripts/build-workloads.sh
 
 step "build"
 cargo build --release --workspace

@@ -298,9 +298,9 @@ pub fn to_svg(cells: &[Cell], title: &str) -> String {
     } else {
         (max * 1.1).max(1.2)
     };
-    let (left, right, top_pad, bottom) = (60.0, 20.0, 50.0, 110.0);
-    let group_w = (configs.len() as f64 * 14.0 + 12.0).max(30.0);
-    let width = left + right + group_w * workloads.len().max(1) as f64;
+    let (left, right, top_pad, bottom) = (60.0, 90.0, 50.0, 110.0);
+    let group_w = (configs.len() as f64 * 14.0 + 16.0).max(44.0);
+    let width = (left + right + group_w * workloads.len().max(1) as f64).max(720.0);
     let height = 420.0;
     let plot_h = height - top_pad - bottom;
     let y = |r: f64| -> f64 {

@@ -142,7 +142,7 @@ impl Stats {
         };
         format!(
             "process {pid}: {backend} backend ({keys}), mode {mode}\n\
-             guarded regions created: {regions}; code pages keyed/opened: {pages}\n\
+             guarded regions created: {regions}; {pages_label}: {pages}\n\
              write faults: {wf}; write windows opened: {opens}; denied: {den}; audited: {aud}\n\
              REP string writes completed in one go: {rep} ({rep_mb:.1} MiB)\n\
              program signals passed on: {chained}\n\
@@ -151,6 +151,11 @@ impl Stats {
             backend = self.backend,
             mode = self.mode,
             regions = self.regions,
+            pages_label = if self.backend == "pkey" {
+                "code pages given their own key"
+            } else {
+                "page openings"
+            },
             pages = self.pages,
             wf = self.write_faults,
             opens = self.opens,
