@@ -23,6 +23,9 @@
  *   --repatch        rewrite every function's immediate a second time
  *   --storm          a 5 kHz SIGALRM whose handler also writes code (into
  *                    the region's last page) while emission runs
+ *   --remap          exercise munmap of part of a region, mremap grow and
+ *                    move, MAP_FIXED over a guarded page, and mprotect out
+ *                    of and back into W+X, writing code after each step
  *   --reserve MB     reserve an MB MiB RWX region (MAP_NORESERVE, like V8's
  *                    code space), write one function in every 64th page,
  *                    print the number of mappings the process has
@@ -38,6 +41,14 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+static int64_t emit_tiny(unsigned char *f, int v) {
+    /* mov eax, v ; ret */
+    f[0] = 0xB8;
+    memcpy(f + 1, &v, 4);
+    f[5] = 0xC3;
+    return ((int (*)(void))(void *)f)();
+}
 
 typedef int64_t (*fn_t)(int64_t);
 
@@ -152,7 +163,7 @@ static void dump_smaps(const char *path) {
 }
 
 int main(int argc, char **argv) {
-    int pages = 64, threads = 1, do_fork = 0, do_exec = 0, repatch = 0, storm = 0;
+    int pages = 64, threads = 1, do_fork = 0, do_exec = 0, repatch = 0, storm = 0, remap = 0;
     long blob_kb = 0, big_mb = 0, reserve_mb = 0;
     const char *smaps = NULL;
     for (int a = 1; a < argc; a++) {
@@ -166,6 +177,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[a], "--exec")) do_exec = 1;
         else if (!strcmp(argv[a], "--repatch")) repatch = 1;
         else if (!strcmp(argv[a], "--storm")) storm = 1;
+        else if (!strcmp(argv[a], "--remap")) remap = 1;
         else if (!strcmp(argv[a], "--reserve") && a + 1 < argc) reserve_mb = atol(argv[++a]);
         else { fprintf(stderr, "toyjit: unknown argument %s\n", argv[a]); return 2; }
     }
@@ -247,6 +259,29 @@ int main(int argc, char **argv) {
         memset(big, 0xC3, n);
         printf("big memset: %d\n", big[n - 1] == 0xC3 && big[0] == 0xC3);
         ((void (*)(void))(void *)(big + n - 1))();
+    }
+
+    if (remap) {
+        const size_t P = 4096;
+        unsigned char *r = map_rwx(8 * P);
+        int64_t sum = emit_tiny(r, 1) + emit_tiny(r + 7 * P, 2);
+        if (munmap(r + 2 * P, 2 * P)) { perror("munmap"); return 1; }
+        sum += emit_tiny(r + P, 3) + emit_tiny(r + 4 * P, 4);
+        unsigned char *m = mremap(r + 4 * P, 4 * P, 12 * P, MREMAP_MAYMOVE);
+        if (m == MAP_FAILED) { perror("mremap"); return 1; }
+        sum += emit_tiny(m, 5) + emit_tiny(m + 3 * P, 6) + emit_tiny(m + 11 * P, 7);
+        unsigned char *fx = mmap(r + P, P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+        if (fx == MAP_FAILED) { perror("mmap fixed"); return 1; }
+        memset(fx, 7, P); /* plain data now: no longer guarded */
+        sum += fx[100];
+        if (mprotect(r, P, PROT_READ | PROT_EXEC)) { perror("mprotect rx"); return 1; }
+        sum += ((int (*)(void))(void *)r)();
+        if (mprotect(r, P, PROT_READ | PROT_WRITE | PROT_EXEC)) { perror("mprotect rwx"); return 1; }
+        sum += emit_tiny(r + 64, 8);
+        if (mprotect(r, P, PROT_READ | PROT_WRITE)) { perror("mprotect rw"); return 1; }
+        r[200] = 9; /* data page now */
+        sum += r[200];
+        printf("remap: sum %lld\n", (long long)sum);
     }
 
     if (reserve_mb > 0) {

@@ -170,3 +170,26 @@ fn pkey_single_policy_puts_the_region_under_one_key() {
     assert_eq!(keys.len(), 1, "{keys:?}");
     assert!(!keys.contains(&Some(0)));
 }
+
+#[test]
+fn regions_follow_munmap_mremap_map_fixed_and_mprotect() {
+    let bin = example("toyjit");
+    let args = ["--funcs", "8", "--remap"];
+    let want = stock(&bin, &args);
+    assert!(want.stdout.contains("remap: sum 53"), "{want:?}");
+    for backend in backends() {
+        let stats = tmp(&format!("remap-{backend}.json"));
+        let got = guarded(
+            &bin,
+            &args,
+            &[
+                ("JITGUARD_BACKEND", backend),
+                ("JITGUARD_STATS", stats.to_str().unwrap()),
+            ],
+        );
+        assert_eq!(got.stdout, want.stdout, "{backend}: {}", got.stderr);
+        assert_eq!(got.code, Some(0));
+        // Code region, the remap region, and the page made W+X again.
+        assert!(stat(&stats, "regions") >= 3, "{backend}");
+    }
+}

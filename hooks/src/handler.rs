@@ -214,7 +214,13 @@ fn writer_allows(f: &Frame, addr: u64, key: Option<u32>) -> bool {
         tid: sys::gettid(),
     };
     state::bump(&COUNTERS.write_faults);
-    crate::log!(Trace, "write fault at {:#x} ip {:#x} thread {}", site.addr, site.ip, site.tid);
+    crate::log!(
+        Trace,
+        "write fault at {:#x} ip {:#x} thread {}",
+        site.addr,
+        site.ip,
+        site.tid
+    );
     match g.writer.decide(&site, g.config.mode) {
         Decision::Open | Decision::OpenLearned => true,
         Decision::OpenAudited => {

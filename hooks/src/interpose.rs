@@ -131,14 +131,20 @@ pub fn do_pkey_mprotect(addr: u64, len: u64, prot: c_int, pkey: c_int) -> c_int 
 }
 
 pub fn do_munmap(addr: *mut c_void, len: size_t) -> c_int {
-    let r = sys::munmap(addr, len);
-    if r.is_ok() && ready() {
-        let (s, e) = page_span(addr as u64, len as u64);
-        if overlaps(s, e) {
-            edit(|map| map.remove(s, e));
-        }
+    let (s, e) = page_span(addr as u64, len as u64);
+    if !ready() || !overlaps(s, e) {
+        return ret_int(sys::munmap(addr, len));
     }
-    ret_int(r)
+    // The unmapping and its bookkeeping happen under the lock together:
+    // otherwise another thread's new W+X mapping could land at the freed
+    // address in between, and this edit would then forget it.
+    ret_int(edit(|map| {
+        let r = sys::munmap(addr, len);
+        if r.is_ok() {
+            map.remove(s, e);
+        }
+        r
+    }))
 }
 
 pub fn do_mremap(
@@ -148,35 +154,34 @@ pub fn do_mremap(
     flags: c_int,
     new: *mut c_void,
 ) -> *mut c_void {
-    let r = sys::mremap(old, old_len, new_len, flags, new);
-    let Ok(moved_to) = r else { return ret_ptr(r) };
-    if !ready() {
-        return moved_to as *mut c_void;
-    }
     let (os, oe) = page_span(old as u64, old_len as u64);
-    let new_len = jg::page_ceil(new_len as u64);
     let fixed = flags & libc::MREMAP_FIXED != 0;
-    if overlaps(os, oe) || (fixed && overlaps(moved_to as u64, moved_to as u64 + new_len)) {
-        edit(|map| {
-            let moved = map.remap(os, oe - os, moved_to as u64, new_len);
-            // Hashed keys depend on the address: moved pages wait under the
-            // reserve key again until their next write re-keys them.
-            if let (Backend::Pkey, Some(keys)) = (globals().backend, &globals().keys) {
-                for r in moved {
-                    if let Err(e) =
-                        sys::pkey_mprotect(r.start, r.len(), r.prot, keys.reserve_key() as c_int)
-                    {
-                        crate::log!(
-                            Warn,
-                            "re-keying moved region {:#x} failed (errno {e})",
-                            r.start
-                        );
-                    }
+    let grown = jg::page_ceil(new_len as u64);
+    let touches = |map_new: u64| overlaps(os, oe) || (fixed && overlaps(map_new, map_new + grown));
+    if !ready() || !touches(new as u64) {
+        return ret_ptr(sys::mremap(old, old_len, new_len, flags, new));
+    }
+    // Syscall and bookkeeping under the lock together (see do_munmap).
+    ret_ptr(edit(|map| {
+        let moved_to = sys::mremap(old, old_len, new_len, flags, new)? as u64;
+        let moved = map.remap(os, oe - os, moved_to, grown);
+        // Hashed keys depend on the address: moved pages wait under the
+        // reserve key again until their next write re-keys them.
+        if let (Backend::Pkey, Some(keys)) = (globals().backend, &globals().keys) {
+            for r in moved {
+                if let Err(e) =
+                    sys::pkey_mprotect(r.start, r.len(), r.prot, keys.reserve_key() as c_int)
+                {
+                    crate::log!(
+                        Warn,
+                        "re-keying moved region {:#x} failed (errno {e})",
+                        r.start
+                    );
                 }
             }
-        });
-    }
-    moved_to as *mut c_void
+        }
+        Ok(moved_to as libc::c_long)
+    }))
 }
 
 hook! {

@@ -163,9 +163,10 @@ pub fn chain(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
     match a.handler {
         libc::SIG_DFL => die_by(sig, info),
         libc::SIG_IGN => {
-            // The kernel cannot ignore a hardware fault: it kills instead.
+            // The kernel cannot ignore a fault or trap it raised itself: it
+            // kills instead. Only sent signals are ignored.
             // SAFETY: info is the kernel's siginfo.
-            if unsafe { (*info).si_code } > 0 && sig != libc::SIGTRAP {
+            if unsafe { (*info).si_code } > 0 {
                 die_by(sig, info);
             }
         }
