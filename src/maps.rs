@@ -12,6 +12,8 @@ pub struct Mapping {
     pub read: bool,
     pub write: bool,
     pub exec: bool,
+    /// Private (copy-on-write) rather than shared.
+    pub private: bool,
     pub path: String,
     /// From smaps only: the mapping's protection key.
     pub protection_key: Option<u32>,
@@ -49,6 +51,7 @@ fn parse_header(line: &str) -> Option<Mapping> {
         read: perms[0] == b'r',
         write: perms[1] == b'w',
         exec: perms[2] == b'x',
+        private: perms[3] == b'p',
         path,
         protection_key: None,
     })
@@ -130,6 +133,6 @@ Size:                132 kB
         let m = parse_maps("00400000-00401000 r-xp 00000000 08:01 42 /bin/x\nbogus\n");
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].start, 0x400000);
-        assert!(m[0].exec && !m[0].write);
+        assert!(m[0].exec && !m[0].write && m[0].private);
     }
 }
