@@ -40,9 +40,16 @@ pub fn collect() -> Stats {
         let map = REGIONS.lock();
         (map.bytes(), map.len())
     };
-    let pages = match g.backend {
-        Backend::Pkey => keyed_pages(),
-        _ => get(&COUNTERS.pages_opened),
+    // Hashed: pages given their own code key. Single (one key for all) and
+    // mprotect: page openings.
+    let hashed = g
+        .keys
+        .as_ref()
+        .is_some_and(|k| k.policy() == jg::config::Policy::Hashed);
+    let pages = if g.backend == Backend::Pkey && hashed {
+        keyed_pages()
+    } else {
+        get(&COUNTERS.pages_opened)
     };
     Stats {
         pid: crate::sys::getpid(),

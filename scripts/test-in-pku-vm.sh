@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs the integration tests inside a QEMU TCG guest whose CPU has
+# protection keys (scripts/pku-vm.sh), with JITGUARD_REQUIRE_PKU=1, so the
+# pkey backend is tested on hosts without PKU. The host's / is visible
+# read-only in the guest; target/ is shared read-write.
+#
+#   scripts/test-in-pku-vm.sh [TEST-BINARY-NAME...]   (default: all)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$ROOT"
+
+cargo build --release --workspace --quiet
+# Build the test executables on the host and list them.
+mapfile -t bins < <(cargo test --release --workspace --no-run 2>&1 |
+    sed -n 's/.*Executable tests\/[a-z_]*\.rs (\(.*\))$/\1/p')
+[ ${#bins[@]} -gt 0 ] || { echo "no test executables found" >&2; exit 1; }
+if [ $# -gt 0 ]; then
+    keep=()
+    for b in "${bins[@]}"; do
+        for want in "$@"; do
+            case "$(basename "$b")" in "$want"-*) keep+=("$b") ;; esac
+        done
+    done
+    bins=("${keep[@]}")
+fi
+
+script="$ROOT/target/pku-vm-tests.sh"
+{
+    echo 'grep -qw pku /proc/cpuinfo || { echo "guest has no pku" >&2; exit 1; }'
+    echo 'failed=""'
+    for b in "${bins[@]}"; do
+        printf 'echo "== %s (in the PKU guest)"\n' "$(basename "$b")"
+        printf '%q --test-threads=1 || failed="$failed %s"\n' "$ROOT/$b" "$(basename "$b")"
+    done
+    echo '[ -z "$failed" ] || { echo "failed in the PKU guest:$failed"; exit 1; }'
+} >"$script"
+exec bash scripts/pku-vm.sh --timeout 2400 \
+    -e JITGUARD_REQUIRE_PKU=1 -e "JITGUARD_LIB=$ROOT/target/release/libjitguard.so" \
+    "$ROOT/target" "$script"
