@@ -5,7 +5,11 @@
 #
 # Tests that need Intel MPK skip with a visible "SKIPPED" line on CPUs
 # without it; where /proc/cpuinfo shows pku they are required
-# (JITGUARD_REQUIRE_PKU=1) and fail instead of skipping.
+# (JITGUARD_REQUIRE_PKU=1) and fail instead of skipping. On a host without
+# PKU the integration tests then run a second time inside a QEMU TCG guest
+# whose CPU has PKU (scripts/test-in-pku-vm.sh), where they are required:
+# so the pkey backend is tested everywhere. JITGUARD_SKIP_PKU_VM=1 skips
+# that stage.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
@@ -27,13 +31,20 @@ step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --release --workspace --all-targets --quiet -- -D warnings
 
+host_pku=0
 if grep -qw pku /proc/cpuinfo && grep -qw ospke /proc/cpuinfo; then
+    host_pku=1
     export JITGUARD_REQUIRE_PKU="${JITGUARD_REQUIRE_PKU:-1}"
     echo "this CPU has protection keys: pkey tests are required" >&2
 else
-    echo "this CPU has no protection keys: pkey tests will say SKIPPED" >&2
+    echo "this CPU has no protection keys: pkey tests say SKIPPED here and run in a PKU guest next" >&2
 fi
 
 step "tests"
 # --show-output so that SKIPPED notices of passing tests are visible.
 cargo test --release --workspace -- --show-output
+
+if [ "$host_pku" = 0 ] && [ "${JITGUARD_SKIP_PKU_VM:-0}" != 1 ]; then
+    step "integration tests again, in a QEMU TCG guest with protection keys"
+    scripts/test-in-pku-vm.sh
+fi
