@@ -93,6 +93,8 @@ pub mod vars {
     pub const PROFILE: &str = "JITGUARD_PROFILE";
     pub const STATS: &str = "JITGUARD_STATS";
     pub const LOG: &str = "JITGUARD_LOG";
+    /// Every variable the library reads.
+    pub const ALL: [&str; 6] = [MODE, POLICY, BACKEND, PROFILE, STATS, LOG];
 }
 
 /// An enumerated variable: its name, accepted spellings and their values.

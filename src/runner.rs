@@ -102,13 +102,7 @@ fn run_once(
     c.args(w.iwasm_args(&module.to_string_lossy()));
     c.stdout(Stdio::null()).stderr(Stdio::piped());
     c.env_remove("LD_PRELOAD");
-    for k in [
-        "JITGUARD_MODE",
-        "JITGUARD_POLICY",
-        "JITGUARD_BACKEND",
-        "JITGUARD_STATS",
-        "JITGUARD_LOG",
-    ] {
+    for k in jitguard::config::vars::ALL {
         c.env_remove(k);
     }
     let _ = std::fs::remove_file(stats);

@@ -118,6 +118,33 @@ pub fn guarded(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     c.output().expect("run").into()
 }
 
+/// Runs under jitguard with `JITGUARD_STATS=DIR/stats.%p.json` in a fresh
+/// directory named `name`; returns the run and the stats files written.
+pub fn guarded_with_pid_stats(
+    bin: &Path,
+    args: &[&str],
+    backend: &str,
+    name: &str,
+) -> (Run, Vec<PathBuf>) {
+    let dir = tmp(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let pattern = dir.join("stats.%p.json");
+    let got = guarded(
+        bin,
+        args,
+        &[
+            ("JITGUARD_BACKEND", backend),
+            ("JITGUARD_STATS", pattern.to_str().unwrap()),
+        ],
+    );
+    let files = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    (got, files)
+}
+
 pub fn cpu_has_pku() -> bool {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     jitguard::cli::cpu_flag(&info, "pku") && jitguard::cli::cpu_flag(&info, "ospke")
