@@ -28,8 +28,9 @@ status=0
 for w in "${WORKLOADS[@]}"; do
     line=$(awk -F'\t' -v n="$w" '$1 == n' workloads/manifest.tsv)
     [ -n "$line" ] || { echo "unknown workload $w" >&2; exit 2; }
-    args=$(printf '%s' "$line" | cut -f3)
-    opts=$(printf '%s' "$line" | cut -f7)
+    field() { local v; v=$(printf '%s' "$line" | cut -f"$1"); [ "$v" = - ] && v=; printf '%s' "$v"; }
+    args=$(field 3)
+    opts=$(field 7)
     module="$ROOT/target/workloads/$w.wasm"
     step "$w: $(printf '%s' "$line" | cut -f5)"
     # shellcheck disable=SC2086 # options and args are word lists
