@@ -42,12 +42,7 @@ fn module(w: &Workload) -> PathBuf {
 }
 
 fn argv(w: &Workload) -> Vec<String> {
-    let mut a = vec![
-        "--fast-jit".to_string(),
-        module(w).to_string_lossy().into_owned(),
-    ];
-    a.extend(w.args.iter().cloned());
-    a
+    w.iwasm_args(&module(w).to_string_lossy())
 }
 
 fn configs() -> Vec<Vec<(&'static str, &'static str)>> {
@@ -149,21 +144,25 @@ fn compile_bound_module_same_output() {
 #[test]
 fn out_of_bounds_access_still_traps_in_wamr() {
     let bin = iwasm();
-    for w in workloads().into_iter().filter(|w| w.kind == "negative") {
+    let negative: Vec<_> = workloads()
+        .into_iter()
+        .filter(|w| w.kind == "negative")
+        .collect();
+    assert!(!negative.is_empty());
+    for w in negative {
         let args = argv(&w);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let expect = if w.expected_stderr.is_empty() {
+            "out of bounds memory access"
+        } else {
+            w.expected_stderr.as_str()
+        };
         let want = stock(&bin, &args);
-        assert!(
-            want.stderr.contains("out of bounds memory access"),
-            "{want:?}"
-        );
+        assert!(want.stderr.contains(expect), "{want:?}");
+        assert_eq!(want.code, Some(w.expected_exit), "{want:?}");
         for cfg in configs() {
             let got = guarded(&bin, &args, &cfg);
-            assert!(
-                got.stderr.contains("out of bounds memory access"),
-                "{} {cfg:?}: {got:?}",
-                w.name
-            );
+            assert!(got.stderr.contains(expect), "{} {cfg:?}: {got:?}", w.name);
             assert_eq!((got.code, got.signal), (want.code, want.signal));
             assert_eq!(got.stdout, want.stdout);
         }
