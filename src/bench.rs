@@ -40,7 +40,12 @@ pub fn parse_manifest(text: &str) -> Vec<WorkloadSpec> {
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#') && !l.starts_with("name\t"))
         .map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
-            let get = |i: usize| f.get(i).map(|s| s.trim()).filter(|s| *s != "-").unwrap_or("");
+            let get = |i: usize| {
+                f.get(i)
+                    .map(|s| s.trim())
+                    .filter(|s| *s != "-")
+                    .unwrap_or("")
+            };
             WorkloadSpec {
                 name: get(0).to_string(),
                 kind: get(1).to_string(),
@@ -469,7 +474,9 @@ mod tests {
         assert_eq!(m[1].expected_exit, 1);
         let q = parse_manifest("qjs\tbig\ta.js\t0\td\t-\t--stack-size=262144\tno\n");
         assert!(q[0].expected_stderr.is_empty(), "- is an empty field");
-        assert!(parse_manifest("g\tkernel\t-\t0\td\t-\t-\tyes\n")[0].args.is_empty());
+        assert!(parse_manifest("g\tkernel\t-\t0\td\t-\t-\tyes\n")[0]
+            .args
+            .is_empty());
         assert_eq!(
             q[0].iwasm_args("q.wasm"),
             vec!["--fast-jit", "--stack-size=262144", "q.wasm", "a.js"]
