@@ -26,6 +26,8 @@
  *   --remap          exercise munmap of part of a region, mremap grow and
  *                    move, MAP_FIXED over a guarded page, and mprotect out
  *                    of and back into W+X, writing code after each step
+ *   --straddle       8-byte stores across every page boundary of a
+ *                    4-page guarded region (each store writes two pages)
  *   --reserve MB     reserve an MB MiB RWX region (MAP_NORESERVE, like V8's
  *                    code space), write one function in every 64th page,
  *                    print the number of mappings the process has
@@ -163,7 +165,7 @@ static void dump_smaps(const char *path) {
 }
 
 int main(int argc, char **argv) {
-    int pages = 64, threads = 1, do_fork = 0, do_exec = 0, repatch = 0, storm = 0, remap = 0;
+    int pages = 64, threads = 1, do_fork = 0, do_exec = 0, repatch = 0, storm = 0, remap = 0, straddle = 0;
     long blob_kb = 0, big_mb = 0, reserve_mb = 0;
     const char *smaps = NULL;
     for (int a = 1; a < argc; a++) {
@@ -178,6 +180,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[a], "--repatch")) repatch = 1;
         else if (!strcmp(argv[a], "--storm")) storm = 1;
         else if (!strcmp(argv[a], "--remap")) remap = 1;
+        else if (!strcmp(argv[a], "--straddle")) straddle = 1;
         else if (!strcmp(argv[a], "--reserve") && a + 1 < argc) reserve_mb = atol(argv[++a]);
         else { fprintf(stderr, "toyjit: unknown argument %s\n", argv[a]); return 2; }
     }
@@ -282,6 +285,18 @@ int main(int argc, char **argv) {
         r[200] = 9; /* data page now */
         sum += r[200];
         printf("remap: sum %lld\n", (long long)sum);
+    }
+
+    if (straddle) {
+        unsigned char *r = map_rwx(4 * 4096);
+        uint64_t sum = 0;
+        for (int round = 0; round < 3; round++)
+            for (int p = 1; p < 4; p++) {
+                volatile uint64_t *at = (volatile uint64_t *)(r + p * 4096 - 4);
+                *at = 0x0102030405060708ull * (uint64_t)(p + round);
+                sum = sum * 31 + *at + r[p * 4096 - 4] + r[p * 4096 + 3];
+            }
+        printf("straddle: %llu\n", (unsigned long long)sum);
     }
 
     if (reserve_mb > 0) {

@@ -193,3 +193,38 @@ fn regions_follow_munmap_mremap_map_fixed_and_mprotect() {
         assert!(stat(&stats, "regions") >= 3, "{backend}");
     }
 }
+
+#[test]
+fn a_store_straddling_two_pages_opens_both_and_reseals_both() {
+    let bin = example("toyjit");
+    let args = ["--funcs", "4", "--straddle"];
+    let want = stock(&bin, &args);
+    for backend in backends() {
+        let stats = tmp(&format!("straddle-{backend}.json"));
+        let got = guarded(
+            &bin,
+            &args,
+            &[
+                ("JITGUARD_BACKEND", backend),
+                ("JITGUARD_STATS", stats.to_str().unwrap()),
+            ],
+        );
+        assert_eq!(got.stdout, want.stdout, "{backend}: {}", got.stderr);
+        // Nine straddling stores each fault twice (once per page) inside one
+        // window; every window is resealed.
+        let (faults, opens, reseals) = (
+            stat(&stats, "write_faults"),
+            stat(&stats, "opens"),
+            stat(&stats, "reseals"),
+        );
+        assert!(
+            faults >= opens + 9,
+            "{backend}: {faults} faults, {opens} opens"
+        );
+        assert_eq!(
+            opens,
+            reseals + stat(&stats, "rep_emulations"),
+            "{backend}: every window resealed"
+        );
+    }
+}
