@@ -37,7 +37,7 @@ const EFLAGS_DF: i64 = 1 << 10;
 /// Page-fault error code bits (REG_ERR).
 const PF_WRITE: i64 = 1 << 1;
 const PF_INSTR: i64 = 1 << 4;
-const MAX_OPEN_PAGES: usize = 4;
+const MAX_OPEN_PAGES: usize = 8;
 
 /// Signals that stay deliverable during the one stepped instruction: the
 /// synchronous ones (the kernel kills a process whose fault signal is
@@ -137,6 +137,7 @@ pub extern "C" fn on_segv(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
         sys::set_errno(saved);
         return;
     }
+    close_window_before_chaining(ctx);
     sys::set_errno(saved);
     signals::chain(sig, info, ctx);
 }
@@ -155,8 +156,26 @@ pub extern "C" fn on_trap(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
         sys::set_errno(saved);
         return;
     }
+    close_window_before_chaining(ctx);
     sys::set_errno(saved);
     signals::chain(sig, info, ctx);
+}
+
+/// A signal that is not jitguard's arrived while this thread's window is
+/// open (the stepped instruction faulted on something else): seal the
+/// window into this frame first (PKRU or page protection, trap flag, signal
+/// mask), so the program's handler never runs with a page open, and a
+/// handler that longjmps leaves nothing open behind. If the handler
+/// returns, the instruction faults again and a fresh window opens.
+fn close_window_before_chaining(ctx: *mut c_void) {
+    if !ready() {
+        return;
+    }
+    let w = WINDOW.with(Cell::get);
+    if w.active {
+        reseal(&w, &Frame(ctx as *mut libc::ucontext_t), ctx);
+        WINDOW.with(|c| c.set(Window::CLOSED));
+    }
 }
 
 fn reseal(w: &Window, f: &Frame, ctx: *mut c_void) {
@@ -309,6 +328,18 @@ fn pkey_fault(f: &Frame, ctx: *mut c_void, addr: u64, pkey: u32) -> bool {
 fn mprotect_fault(f: &Frame, addr: u64) -> bool {
     let err = f.reg(libc::REG_ERR);
     if err & PF_INSTR != 0 {
+        let page = addr & !4095;
+        let w = WINDOW.with(Cell::get);
+        if w.active && w.pages[..w.n].contains(&page) {
+            // This thread's own stepped instruction runs from the page it
+            // opened without X: give the page X for the rest of the step.
+            return sys::mprotect(
+                page,
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC,
+            )
+            .is_ok();
+        }
         // Executing a page another thread holds open (RW, no X): wait for
         // its reseal and retry.
         sys::sched_yield();
@@ -324,8 +355,10 @@ fn mprotect_fault(f: &Frame, addr: u64) -> bool {
         return true;
     }
     let page = addr & !4095;
-    // Opened without exec, unless the writer runs from that very page.
-    let prot = if f.rip() & !4095 == page {
+    // Opened without exec, unless the writing instruction's bytes (up to 15
+    // from rip) lie on that very page.
+    let rip = f.rip();
+    let prot = if rip & !4095 == page || rip.wrapping_add(14) & !4095 == page {
         libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC
     } else {
         libc::PROT_READ | libc::PROT_WRITE
@@ -387,8 +420,19 @@ fn try_rep_string(f: &Frame, fault_addr: u64) -> bool {
     let Some(plan) = x86::plan_rep(&insn, regs, lo, hi) else {
         return false;
     };
-    if insn.op == StringOp::Movs && !sys::range_mapped(plan.src_lo, plan.src_hi - plan.src_lo) {
-        return false;
+    if insn.op == StringOp::Movs {
+        // The source must be readable, not just mapped: probe each page.
+        // Overlapping copies are left to the CPU (stepped).
+        if x86::needs_elementwise(&plan, regs.df) {
+            return false;
+        }
+        let mut p = plan.src_lo & !4095;
+        while p < plan.src_hi {
+            if !sys::readable(p) {
+                return false;
+            }
+            p += 4096;
+        }
     }
     let g = globals();
     let (dlo, dhi) = (plan.dst_lo & !4095, jg::page_ceil(plan.dst_hi));
@@ -404,8 +448,9 @@ fn try_rep_string(f: &Frame, fault_addr: u64) -> bool {
     }
     let bytes = plan.dst_hi - plan.dst_lo;
     // SAFETY: the destination lies inside guarded regions (mapped, and
-    // writable for this handler: PKRU opened above or pages made RW); the
-    // source range was checked mapped; sizes come from the plan.
+    // writable for this handler: PKRU opened above or pages made RW); every
+    // source page was probed readable and does not overlap the destination
+    // ahead of the copy; sizes come from the plan.
     unsafe {
         match insn.op {
             StringOp::Stos => {
@@ -421,22 +466,6 @@ fn try_rep_string(f: &Frame, fault_addr: u64) -> bool {
                             _ => (p as *mut u64).write_unaligned(v),
                         }
                         p += insn.size;
-                    }
-                }
-            }
-            StringOp::Movs if x86::needs_elementwise(&plan, regs.df) => {
-                // Overlap ahead of the copy: element by element, in order.
-                let (mut s, mut d) = (regs.rsi, regs.rdi);
-                for _ in 0..plan.count {
-                    for b in 0..insn.size {
-                        ((d + b) as *mut u8).write_volatile(((s + b) as *const u8).read_volatile());
-                    }
-                    if regs.df {
-                        s = s.wrapping_sub(insn.size);
-                        d = d.wrapping_sub(insn.size);
-                    } else {
-                        s += insn.size;
-                        d += insn.size;
                     }
                 }
             }

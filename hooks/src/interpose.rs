@@ -49,7 +49,10 @@ pub fn do_mmap(
     if !ready() {
         return ret_ptr(sys::mmap(addr, len, prot, flags, fd, off));
     }
-    let wx = is_wx(prot);
+    // Thread stacks (glibc maps them W+X for -z execstack programs) are
+    // never guarded: an unwritable stack kills the thread.
+    let stack = flags & (libc::MAP_STACK | libc::MAP_GROWSDOWN) != 0;
+    let wx = is_wx(prot) && !stack;
     let fixed = flags & (libc::MAP_FIXED | libc::MAP_FIXED_NOREPLACE) != 0;
     if !(wx || fixed && overlaps(addr as u64, addr as u64 + len as u64)) {
         return ret_ptr(sys::mmap(addr, len, prot, flags, fd, off));
@@ -80,7 +83,8 @@ pub fn do_mprotect(addr: u64, len: u64, prot: c_int) -> c_int {
         return ret_int(sys::mprotect(addr, len, prot));
     }
     let (s, e) = page_span(addr, len);
-    let wx = is_wx(prot);
+    // glibc makes stacks executable with mprotect for -z execstack code.
+    let wx = is_wx(prot) && !guard::holds_own_stack(s, e);
     if (!wx && !overlaps(s, e)) || addr & 4095 != 0 {
         return ret_int(sys::mprotect(addr, len, prot));
     }

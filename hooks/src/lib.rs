@@ -154,9 +154,12 @@ fn guard_existing_mappings() {
     let Ok(text) = std::fs::read_to_string("/proc/self/maps") else {
         return;
     };
+    let sp = guard::stack_pointer();
+    // An executable stack (binaries linked with -z execstack) is W+X too,
+    // but write-protecting it kills the thread at its next push.
     let rwx: Vec<_> = jg::maps::parse_maps(&text)
         .into_iter()
-        .filter(|m| m.is_rwx())
+        .filter(|m| m.is_rwx() && !m.path.starts_with("[stack") && !(m.start <= sp && sp < m.end))
         .collect();
     if rwx.is_empty() {
         return;
@@ -190,6 +193,7 @@ extern "C" fn after_fork_parent() {
 extern "C" fn after_fork_child() {
     // SAFETY: as above; the child has only this thread.
     unsafe { state::REGIONS.force_unlock() };
+    state::reset_readers_in_child();
     stats_file::reset_for_child();
 }
 

@@ -13,7 +13,7 @@
 
 use crate::state::{self, COUNTERS};
 use crate::sys;
-use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 use libc::{c_int, c_void, sighandler_t, siginfo_t};
 use redhook::{hook, real};
 
@@ -27,10 +27,38 @@ struct AppAction {
     mask: libc::sigset_t,
 }
 
-static APP: [AtomicPtr<AppAction>; 2] = [
-    AtomicPtr::new(core::ptr::null_mut()),
-    AtomicPtr::new(core::ptr::null_mut()),
-];
+/// Recorded actions live in a fixed ring per signal (no allocation: the
+/// program may call sigaction from a signal handler, and SA_RESETHAND is
+/// applied inside jitguard's). A reader copies the record the published
+/// index names; a slot is reused only after RING more updates.
+const RING: usize = 64;
+
+struct Records {
+    slots: [[core::cell::UnsafeCell<AppAction>; RING]; 2],
+    next: [core::sync::atomic::AtomicUsize; 2],
+    current: [core::sync::atomic::AtomicUsize; 2],
+}
+
+// SAFETY: slots are written only at a fresh index claimed with fetch_add
+// and published after the write; readers copy published slots.
+unsafe impl Sync for Records {}
+
+const EMPTY_ACTION: AppAction = AppAction {
+    handler: libc::SIG_DFL,
+    flags: 0,
+    // SAFETY: an all-zero sigset_t is the empty set.
+    mask: unsafe { core::mem::zeroed() },
+};
+
+static RECORDS: Records = Records {
+    slots: [
+        [const { core::cell::UnsafeCell::new(EMPTY_ACTION) }; RING],
+        [const { core::cell::UnsafeCell::new(EMPTY_ACTION) }; RING],
+    ],
+    next: [const { core::sync::atomic::AtomicUsize::new(1) }; 2],
+    current: [const { core::sync::atomic::AtomicUsize::new(0) }; 2],
+};
+
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 fn slot(sig: c_int) -> Option<usize> {
@@ -75,18 +103,16 @@ fn async_signals() -> libc::sigset_t {
 }
 
 fn record(i: usize, a: AppAction) {
-    APP[i].store(Box::into_raw(Box::new(a)), Ordering::Release);
+    let slot = RECORDS.next[i].fetch_add(1, Ordering::AcqRel) % RING;
+    // SAFETY: the slot index was just claimed; it is published below.
+    unsafe { *RECORDS.slots[i][slot].get() = a };
+    RECORDS.current[i].store(slot, Ordering::Release);
 }
 
 fn recorded(i: usize) -> AppAction {
-    let p = APP[i].load(Ordering::Acquire);
-    // SAFETY: records are leaked, never freed, so any published pointer
-    // stays valid; null means "default".
-    unsafe { p.as_ref() }.copied().unwrap_or(AppAction {
-        handler: libc::SIG_DFL,
-        flags: 0,
-        mask: empty_set(),
-    })
+    let slot = RECORDS.current[i].load(Ordering::Acquire);
+    // SAFETY: a published slot holds a complete record (Copy).
+    unsafe { *RECORDS.slots[i][slot].get() }
 }
 
 fn real_sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
@@ -155,6 +181,19 @@ pub fn die_by_segv_on_return() {
     real_sigaction(libc::SIGSEGV, &dfl, core::ptr::null_mut());
 }
 
+/// `into |= from`, word by word.
+fn or_sigset(into: &mut libc::sigset_t, from: &libc::sigset_t) {
+    // SAFETY: sigset_t is plain words; both references are valid.
+    unsafe {
+        let n = core::mem::size_of::<libc::sigset_t>() / 8;
+        let a = into as *mut libc::sigset_t as *mut u64;
+        let b = from as *const libc::sigset_t as *const u64;
+        for k in 0..n {
+            *a.add(k) |= *b.add(k);
+        }
+    }
+}
+
 /// Passes a signal that is not jitguard's to the program's action.
 pub fn chain(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
     state::bump(&COUNTERS.chained_signals);
@@ -175,28 +214,21 @@ pub fn chain(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
             // interrupted context's, plus sa_mask, plus the signal.
             // SAFETY: ctx is the kernel's ucontext for this delivery.
             let mut mask = unsafe { (*(ctx as *const libc::ucontext_t)).uc_sigmask };
-            // SAFETY: sigset operations on valid, initialised sets.
-            unsafe {
-                for s in 1..libc::SIGRTMAX() {
-                    if libc::sigismember(&a.mask, s) == 1 {
-                        libc::sigaddset(&mut mask, s);
-                    }
-                }
-                if a.flags & libc::SA_NODEFER == 0 {
-                    libc::sigaddset(&mut mask, sig);
-                }
+            or_sigset(&mut mask, &a.mask);
+            if a.flags & libc::SA_NODEFER == 0 {
+                // SAFETY: valid set.
+                unsafe { libc::sigaddset(&mut mask, sig) };
             }
-            if a.flags & libc::SA_RESETHAND != 0 {
-                record(
-                    i,
-                    AppAction {
-                        handler: libc::SIG_DFL,
-                        flags: 0,
-                        mask: empty_set(),
-                    },
-                );
-            }
+            // Mask first, then SA_RESETHAND: a sent signal arriving in
+            // between must not find SIG_DFL while the handler is unblocked.
+            // The owned signals stay deliverable (a handler may write JIT
+            // code); the program sees them blocked through the virtual mask.
+            let virt = without_owned(&mut mask);
+            let virt_before = VIRTUALLY_BLOCKED.with(|c| c.replace(virt));
             let old = sys::set_sigmask(&mask);
+            if a.flags & libc::SA_RESETHAND != 0 {
+                record(i, EMPTY_ACTION);
+            }
             // SAFETY: the program installed `h` for this signal with these
             // flags; we call it as the kernel would, with the kernel's
             // siginfo and context (it may edit the context or longjmp).
@@ -211,6 +243,7 @@ pub fn chain(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
                 }
             }
             sys::set_sigmask(&old);
+            VIRTUALLY_BLOCKED.with(|c| c.set(virt_before));
         }
     }
 }
@@ -221,22 +254,21 @@ fn do_sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigacti
     };
     let cur = recorded(i);
     // SAFETY: the program passes valid (or null) pointers, as for libc.
+    // `act` is read before `old` is written: they may be the same struct.
     unsafe {
+        let new = act.as_ref().map(|a| AppAction {
+            handler: a.sa_sigaction,
+            flags: a.sa_flags,
+            mask: a.sa_mask,
+        });
         if !old.is_null() {
             *old = core::mem::zeroed();
             (*old).sa_sigaction = cur.handler;
             (*old).sa_flags = cur.flags;
             (*old).sa_mask = cur.mask;
         }
-        if !act.is_null() {
-            record(
-                i,
-                AppAction {
-                    handler: (*act).sa_sigaction,
-                    flags: (*act).sa_flags,
-                    mask: (*act).sa_mask,
-                },
-            );
+        if let Some(a) = new {
+            record(i, a);
         }
     }
     0
@@ -320,5 +352,129 @@ hook! {
             sys::set_sigmask(&mask);
         }
         if was_held { SIG_HOLD } else { prev }
+    }
+}
+
+hook! {
+    unsafe fn __sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int => jg_libc_sigaction {
+        do_sigaction(sig, act, old)
+    }
+}
+
+hook! {
+    unsafe fn ssignal(sig: c_int, handler: sighandler_t) -> sighandler_t => jg_ssignal {
+        match owned(sig) {
+            Some(i) => set_simple(i, sig, handler, libc::SA_RESTART, true),
+            None => real!(ssignal)(sig, handler),
+        }
+    }
+}
+
+hook! {
+    unsafe fn __sysv_signal(sig: c_int, handler: sighandler_t) -> sighandler_t => jg_libc_sysv_signal {
+        match owned(sig) {
+            Some(i) => set_simple(i, sig, handler, libc::SA_RESETHAND | libc::SA_NODEFER, false),
+            None => real!(__sysv_signal)(sig, handler),
+        }
+    }
+}
+
+hook! {
+    unsafe fn siginterrupt(sig: c_int, flag: c_int) -> c_int => jg_siginterrupt {
+        let Some(i) = owned(sig) else { return real!(siginterrupt)(sig, flag) };
+        let mut a = recorded(i);
+        if flag != 0 {
+            a.flags &= !libc::SA_RESTART;
+        } else {
+            a.flags |= libc::SA_RESTART;
+        }
+        record(i, a);
+        0
+    }
+}
+
+// The fault signals are never really blocked: the kernel kills a thread
+// whose SIGSEGV (or trap SIGTRAP) is blocked when the fault happens, and
+// any thread may write JIT code. A program's blocking of them is kept as a
+// per-thread virtual mask it sees in `oldset`; sent SIGSEGV/SIGTRAP are
+// still delivered while virtually blocked (documented limitation).
+thread_local! {
+    static VIRTUALLY_BLOCKED: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+fn owned_bits() -> u64 {
+    OWNED.iter().fold(0, |m, &s| m | 1 << (s - 1))
+}
+
+fn first_word(set: &libc::sigset_t) -> u64 {
+    // SAFETY: sigset_t is at least one 64-bit word.
+    unsafe { (set as *const libc::sigset_t as *const u64).read() }
+}
+
+fn set_first_word(set: &mut libc::sigset_t, w: u64) {
+    // SAFETY: as above.
+    unsafe { (set as *mut libc::sigset_t as *mut u64).write(w) }
+}
+
+/// Removes the owned signals from a mask that is about to be really
+/// installed (chain uses it for the program's handler).
+pub fn without_owned(set: &mut libc::sigset_t) -> u64 {
+    let w = first_word(set);
+    set_first_word(set, w & !owned_bits());
+    w & owned_bits()
+}
+
+type SigmaskFn = unsafe extern "C" fn(c_int, *const libc::sigset_t, *mut libc::sigset_t) -> c_int;
+
+fn do_sigmask(
+    how: c_int,
+    set: *const libc::sigset_t,
+    old: *mut libc::sigset_t,
+    real: SigmaskFn,
+) -> c_int {
+    if !INSTALLED.load(Ordering::Acquire) {
+        // SAFETY: libc's own function with the program's arguments.
+        return unsafe { real(how, set, old) };
+    }
+    let before = VIRTUALLY_BLOCKED.with(core::cell::Cell::get);
+    // SAFETY: the program's pointers, valid or null as for libc.
+    let new = unsafe { set.as_ref() }.copied();
+    let r = match new {
+        Some(mut n) => {
+            let asked = without_owned(&mut n);
+            let after = match how {
+                libc::SIG_BLOCK => before | asked,
+                libc::SIG_UNBLOCK => before & !asked,
+                libc::SIG_SETMASK => asked,
+                _ => before,
+            };
+            // SAFETY: as above, with our filtered copy of the set.
+            let r = unsafe { real(how, &n, old) };
+            if r == 0 {
+                VIRTUALLY_BLOCKED.with(|c| c.set(after));
+            }
+            r
+        }
+        // SAFETY: a query only.
+        None => unsafe { real(how, set, old) },
+    };
+    if r == 0 {
+        // SAFETY: `old` was filled by libc when non-null.
+        if let Some(o) = unsafe { old.as_mut() } {
+            set_first_word(o, first_word(o) | before);
+        }
+    }
+    r
+}
+
+hook! {
+    unsafe fn sigprocmask(how: c_int, set: *const libc::sigset_t, old: *mut libc::sigset_t) -> c_int => jg_sigprocmask {
+        do_sigmask(how, set, old, real!(sigprocmask))
+    }
+}
+
+hook! {
+    unsafe fn pthread_sigmask(how: c_int, set: *const libc::sigset_t, old: *mut libc::sigset_t) -> c_int => jg_pthread_sigmask {
+        do_sigmask(how, set, old, real!(pthread_sigmask))
     }
 }

@@ -137,6 +137,12 @@ impl Snapshot {
 static SNAPSHOT: AtomicPtr<Snapshot> = AtomicPtr::new(core::ptr::null_mut());
 static READERS: AtomicUsize = AtomicUsize::new(0);
 
+/// After fork only the forking thread exists: readers counted in by other
+/// threads will never leave.
+pub fn reset_readers_in_child() {
+    READERS.store(0, Ordering::SeqCst);
+}
+
 /// Runs `f` on the current snapshot (empty if none yet). Lock-free and
 /// allocation-free: safe in a signal handler.
 pub fn with_snapshot<R>(f: impl FnOnce(Option<&Snapshot>) -> R) -> R {

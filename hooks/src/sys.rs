@@ -162,21 +162,30 @@ pub fn current_sigmask() -> libc::sigset_t {
     }
 }
 
-/// Whether every page of `[addr, addr+len)` is mapped (mincore fails with
-/// ENOMEM on a hole). Used before the handler reads a REP source range.
-pub fn range_mapped(addr: u64, len: u64) -> bool {
-    let start = addr & !4095;
-    let end = (addr + len + 4095) & !4095;
-    let mut vec = [0u8; 256];
-    let mut at = start;
-    while at < end {
-        let chunk = (end - at).min(256 * 4096);
-        // SAFETY: vec holds one byte per page of the chunk (at most 256 pages).
-        let r = unsafe { libc::syscall(libc::SYS_mincore, at, chunk, vec.as_mut_ptr()) };
-        if r != 0 {
-            return false;
-        }
-        at += chunk;
-    }
-    true
+/// Whether the byte at `addr` is readable by this process: a
+/// process_vm_readv of it from ourselves, which fails with EFAULT instead
+/// of faulting (async-signal-safe; mincore cannot tell PROT_NONE).
+pub fn readable(addr: u64) -> bool {
+    let mut byte = 0u8;
+    let local = libc::iovec {
+        iov_base: (&mut byte as *mut u8).cast(),
+        iov_len: 1,
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut c_void,
+        iov_len: 1,
+    };
+    // SAFETY: both iovecs describe one valid byte of their address space.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_process_vm_readv,
+            getpid() as c_long,
+            &local,
+            1usize,
+            &remote,
+            1usize,
+            0usize,
+        )
+    };
+    r == 1
 }
