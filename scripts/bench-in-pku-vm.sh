@@ -16,4 +16,4 @@ bash scripts/build-wamr.sh >/dev/null
 bash scripts/build-workloads.sh >/dev/null
 args=("$@")
 [ ${#args[@]} -gt 0 ] || args=(--reps 3 --kinds kernel,compile --out "$ROOT/target/bench-pku-vm")
-exec bash scripts/pku-vm.sh --timeout 5400 "$ROOT/target" -- "$ROOT/target/release/jitguard" bench "${args[@]}"
+exec bash scripts/pku-vm.sh --timeout 5400 "$ROOT" -- "$ROOT/target/release/jitguard" bench "${args[@]}"

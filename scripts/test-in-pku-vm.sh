@@ -2,7 +2,8 @@
 # Runs the integration tests inside a QEMU TCG guest whose CPU has
 # protection keys (scripts/pku-vm.sh), with JITGUARD_REQUIRE_PKU=1, so the
 # pkey backend is tested on hosts without PKU. The host's / is visible
-# read-only in the guest; target/ is shared read-write. Only the pkey
+# read-only in the guest; the repository (wherever it is, even under /tmp,
+# which the guest replaces with a tmpfs) is shared read-write. Only the pkey
 # backend is tested there (JITGUARD_TEST_BACKENDS=pkey): the host already
 # tested mprotect, and TCG is slow.
 #
@@ -38,4 +39,4 @@ script="$ROOT/target/pku-vm-tests.sh"
 } >"$script"
 exec bash scripts/pku-vm.sh --timeout 2400 \
     -e JITGUARD_REQUIRE_PKU=1 -e JITGUARD_TEST_BACKENDS=pkey -e "JITGUARD_LIB=$ROOT/target/release/libjitguard.so" \
-    "$ROOT/target" "$script"
+    "$ROOT" "$script"
