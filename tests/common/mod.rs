@@ -42,10 +42,15 @@ pub fn lib() -> PathBuf {
 
 /// Compiles examples/NAME.c (cached in the test tmpdir).
 pub fn example(name: &str) -> PathBuf {
+    example_with(name, name, &[])
+}
+
+/// Compiles examples/NAME.c with extra compiler flags into tmpdir/OUT.
+pub fn example_with(name: &str, out: &str, flags: &[&str]) -> PathBuf {
     static LOCK: Mutex<()> = Mutex::new(());
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let src = root().join("examples").join(format!("{name}.c"));
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(out);
     let fresh = match (out.metadata(), src.metadata()) {
         (Ok(o), Ok(s)) => o.modified().unwrap() >= s.modified().unwrap(),
         _ => false,
@@ -53,7 +58,9 @@ pub fn example(name: &str) -> PathBuf {
     if !fresh {
         let tmp = out.with_extension("tmp");
         let st = Command::new("cc")
-            .args(["-O2", "-g", "-pthread", "-o"])
+            .args(["-O2", "-g", "-pthread"])
+            .args(flags)
+            .arg("-o")
             .arg(&tmp)
             .arg(&src)
             .status()

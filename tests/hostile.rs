@@ -1,0 +1,80 @@
+//! Programs that early versions of jitguard broke (found in review): each
+//! scenario of examples/hostile.c prints the same line and exits the same
+//! way with and without jitguard, on every backend.
+
+mod common;
+use common::*;
+
+fn same(scenario: &str) {
+    let bin = example("hostile");
+    let want = stock(&bin, &[scenario]);
+    assert_eq!(want.code, Some(0), "{scenario} without jitguard: {want:?}");
+    for backend in backends() {
+        let got = guarded(&bin, &[scenario], &[("JITGUARD_BACKEND", backend)]);
+        assert_eq!(
+            got.stdout, want.stdout,
+            "{scenario} under {backend}: {}",
+            got.stderr
+        );
+        assert_eq!(
+            (got.code, got.signal),
+            (want.code, want.signal),
+            "{scenario} under {backend}"
+        );
+    }
+}
+
+#[test]
+fn a_thread_with_every_signal_blocked_emits_code() {
+    same("blocked");
+}
+
+#[test]
+fn the_programs_own_sigsegv_handler_emits_code() {
+    same("segvpatch");
+}
+
+#[test]
+fn a_handler_that_longjmps_out_of_an_open_window_leaves_nothing_open() {
+    same("longjmp");
+}
+
+#[test]
+fn rep_movs_from_an_unreadable_source_faults_as_it_would() {
+    same("repsrc");
+}
+
+#[test]
+fn an_instruction_that_writes_its_own_next_page() {
+    same("xpage");
+}
+
+#[test]
+fn sigaction_with_the_same_struct_for_new_and_old() {
+    same("alias");
+}
+
+#[test]
+fn ssignal_does_not_replace_jitguards_handler() {
+    same("ssignal");
+}
+
+#[test]
+fn a_blocked_sigsegv_is_reported_blocked_and_jit_writes_still_work() {
+    same("masks");
+}
+
+#[test]
+fn an_execstack_program_with_threads_runs() {
+    // -z execstack: the main stack and glibc's thread stacks are W+X, and
+    // must never be write-protected.
+    let bin = example_with("toyjit", "toyjit-execstack", &["-z", "execstack"]);
+    let args = ["--funcs", "100", "--threads", "4"];
+    let want = stock(&bin, &args);
+    assert_eq!(want.code, Some(0));
+    for backend in backends() {
+        let got = guarded(&bin, &args, &[("JITGUARD_BACKEND", backend)]);
+        assert_eq!(got.stdout, want.stdout, "{backend}: {}", got.stderr);
+        assert_eq!(got.code, Some(0), "{backend}: {got:?}");
+    }
+}
