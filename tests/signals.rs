@@ -6,21 +6,7 @@ mod common;
 use common::*;
 
 fn same(scenario: &str) {
-    let bin = example("sigprobe");
-    let want = stock(&bin, &[scenario]);
-    for backend in backends() {
-        let got = guarded(&bin, &[scenario], &[("JITGUARD_BACKEND", backend)]);
-        assert_eq!(
-            got.stdout, want.stdout,
-            "{scenario} under {backend}: {}",
-            got.stderr
-        );
-        assert_eq!(
-            (got.code, got.signal),
-            (want.code, want.signal),
-            "{scenario} under {backend}"
-        );
-    }
+    same_as_stock("sigprobe", scenario);
 }
 
 fn dies_by_segv(scenario: &str) {

@@ -129,29 +129,30 @@ fn region_prot(addr: u64) -> c_int {
 
 /// SIGSEGV: jitguard's own write faults, or the program's.
 pub extern "C" fn on_segv(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
-    let saved = sys::errno();
-    let t0 = sys::now_ns();
-    let handled = ready() && handle_segv(info, ctx);
-    if handled {
-        state::add(&COUNTERS.handler_ns, sys::now_ns().saturating_sub(t0));
-        sys::set_errno(saved);
-        return;
-    }
-    close_window_before_chaining(ctx);
-    sys::set_errno(saved);
-    signals::chain(sig, info, ctx);
+    dispatch(sig, info, ctx, || handle_segv(info, ctx));
 }
 
 /// SIGTRAP: the end of one emit, or the program's.
 pub extern "C" fn on_trap(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
-    let saved = sys::errno();
-    let t0 = sys::now_ns();
-    let w = WINDOW.with(Cell::get);
-    // SAFETY: kernel-provided siginfo.
-    let code = unsafe { (*info).si_code };
-    if ready() && w.active && code == TRAP_TRACE {
+    dispatch(sig, info, ctx, || {
+        let w = WINDOW.with(Cell::get);
+        // SAFETY: kernel-provided siginfo.
+        let code = unsafe { (*info).si_code };
+        if !(w.active && code == TRAP_TRACE) {
+            return false;
+        }
         reseal(&w, &Frame(ctx as *mut libc::ucontext_t), ctx);
         WINDOW.with(|c| c.set(Window::CLOSED));
+        true
+    });
+}
+
+/// Runs jitguard's part of a handler with errno saved and its time
+/// counted; a signal that is not jitguard's goes on to the program.
+fn dispatch(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void, ours: impl FnOnce() -> bool) {
+    let saved = sys::errno();
+    let t0 = sys::now_ns();
+    if ready() && ours() {
         state::add(&COUNTERS.handler_ns, sys::now_ns().saturating_sub(t0));
         sys::set_errno(saved);
         return;

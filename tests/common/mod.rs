@@ -152,6 +152,27 @@ pub fn guarded_with_pid_stats(
     (got, files)
 }
 
+/// Runs examples/EXAMPLE with one scenario argument without and with
+/// jitguard (every backend): same stdout, same exit status or signal.
+pub fn same_as_stock(example_name: &str, scenario: &str) -> Run {
+    let bin = example(example_name);
+    let want = stock(&bin, &[scenario]);
+    for backend in backends() {
+        let got = guarded(&bin, &[scenario], &[("JITGUARD_BACKEND", backend)]);
+        assert_eq!(
+            got.stdout, want.stdout,
+            "{scenario} under {backend}: {}",
+            got.stderr
+        );
+        assert_eq!(
+            (got.code, got.signal),
+            (want.code, want.signal),
+            "{scenario} under {backend}"
+        );
+    }
+    want
+}
+
 pub fn cpu_has_pku() -> bool {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     jitguard::cli::cpu_flag(&info, "pku") && jitguard::cli::cpu_flag(&info, "ospke")
