@@ -2,6 +2,7 @@
 
 mod common;
 use common::*;
+use std::process::Command;
 
 #[test]
 fn threads_emit_and_run_concurrently() {
@@ -99,4 +100,49 @@ fn mappings(stderr: &str) -> i64 {
         .trim()
         .parse()
         .unwrap()
+}
+
+#[test]
+fn a_thread_started_before_jitguard_is_sealed_and_can_emit() {
+    // The later LD_PRELOAD entry is initialised first: this library's
+    // thread exists before jitguard's constructor allocates its keys.
+    let early = example_with("earlythread", "libearlythread.so", &["-shared", "-fPIC"]);
+    let sleep = std::path::Path::new("/bin/sleep");
+    let want = Command::new(sleep)
+        .arg("1")
+        .env("LD_PRELOAD", &early)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&want.stdout),
+        "early thread: read 0, ran 42\n"
+    );
+    for backend in backends() {
+        let stats = tmp(&format!("early-{backend}.json"));
+        let got = Command::new(sleep)
+            .arg("1")
+            .env(
+                "LD_PRELOAD",
+                format!("{}:{}", lib().display(), early.display()),
+            )
+            .env("JITGUARD_BACKEND", backend)
+            .env("JITGUARD_STATS", &stats)
+            .output()
+            .unwrap();
+        assert_eq!(
+            got.stdout,
+            want.stdout,
+            "{backend}: {}",
+            String::from_utf8_lossy(&got.stderr)
+        );
+        assert!(
+            stat(&stats, "write_faults") >= 1,
+            "{backend}: the early thread's write went through jitguard"
+        );
+        if backend == "pkey" {
+            // Its first access (a read) hit access-disabled keys and was
+            // sealed in place: reads allowed, writes still faulting.
+            assert!(stat(&stats, "seal_fixups") >= 1);
+        }
+    }
 }
