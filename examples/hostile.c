@@ -16,6 +16,8 @@
  *   alias       sigaction(SIGTRAP, &sa, &sa): the new action must be taken
  *   ssignal     ssignal() installs a handler without replacing jitguard's
  *   masks       sigprocmask reports SIGSEGV blocked after blocking it
+ *   sighold     sigset(SIGSEGV, SIG_HOLD) holds it (as the program sees it)
+ *               and JIT writes still work
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -137,6 +139,11 @@ int main(int argc, char **argv) {
         int jit = ret42(code);
         sigprocmask(SIG_BLOCK, 0, &cur);
         printf("masks: segv reported blocked %d, jit code runs %d\n", sigismember(&cur, SIGSEGV), jit);
+    } else if (!strcmp(s, "sighold")) {
+        sigset(SIGSEGV, SIG_HOLD);
+        int jit = ret42(code);
+        __sighandler_t prev = sigset(SIGSEGV, SIG_DFL);
+        printf("sighold: was held %d, jit code runs %d\n", prev == SIG_HOLD, jit);
     } else {
         fprintf(stderr, "hostile: unknown scenario %s\n", s);
         return 2;

@@ -64,3 +64,8 @@ fn an_execstack_program_with_threads_runs() {
         assert_eq!(got.code, Some(0), "{backend}: {got:?}");
     }
 }
+
+#[test]
+fn sigset_sig_hold_is_honoured_and_jit_writes_still_work() {
+    same("sighold");
+}

@@ -340,16 +340,15 @@ const SIG_HOLD: sighandler_t = 2;
 hook! {
     unsafe fn sigset(sig: c_int, disp: sighandler_t) -> sighandler_t => jg_sigset {
         let Some(i) = owned(sig) else { return real!(sigset)(sig, disp) };
-        let mut mask = sys::current_sigmask();
-        let was_held = libc::sigismember(&mask, sig) == 1;
+        // Holding an owned signal is virtual (see the sigprocmask hooks).
+        let bit = 1u64 << (sig - 1);
+        let was_held = VIRTUALLY_BLOCKED.with(|c| c.get() & bit != 0);
         let prev = recorded(i).handler;
         if disp == SIG_HOLD {
-            libc::sigaddset(&mut mask, sig);
-            sys::set_sigmask(&mask);
+            VIRTUALLY_BLOCKED.with(|c| c.set(c.get() | bit));
         } else {
             record(i, AppAction { handler: disp, flags: 0, mask: empty_set() });
-            libc::sigdelset(&mut mask, sig);
-            sys::set_sigmask(&mask);
+            VIRTUALLY_BLOCKED.with(|c| c.set(c.get() & !bit));
         }
         if was_held { SIG_HOLD } else { prev }
     }

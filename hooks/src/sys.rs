@@ -146,22 +146,6 @@ pub fn set_sigmask(new: &libc::sigset_t) -> libc::sigset_t {
     }
 }
 
-/// The calling thread's signal mask.
-pub fn current_sigmask() -> libc::sigset_t {
-    // SAFETY: a null new set only reads the mask.
-    unsafe {
-        let mut old: libc::sigset_t = core::mem::zeroed();
-        libc::syscall(
-            libc::SYS_rt_sigprocmask,
-            libc::SIG_BLOCK,
-            core::ptr::null::<libc::sigset_t>(),
-            &mut old as *mut libc::sigset_t,
-            8usize,
-        );
-        old
-    }
-}
-
 /// Whether the byte at `addr` is readable by this process: a
 /// process_vm_readv of it from ourselves, which fails with EFAULT instead
 /// of faulting (async-signal-safe; mincore cannot tell PROT_NONE).
