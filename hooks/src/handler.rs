@@ -282,12 +282,11 @@ fn pkey_fault(f: &Frame, ctx: *mut c_void, addr: u64, pkey: u32) -> bool {
     // 1..15): allow it to read and write guarded memory for its own work.
     pkru::write(pkru::read().opened(g.key_set));
     // A thread that never got jitguard's seal (created before start-up)
-    // has access disabled on our keys: seal it now, reads allowed.
-    let base = if WINDOW.with(Cell::get).active {
-        frame_pkru
-    } else {
-        frame_pkru.sealed(g.key_set)
-    };
+    // has access disabled on our keys: seal it now, reads allowed. Keys
+    // this thread's open window holds stay open.
+    let w = WINDOW.with(Cell::get);
+    let open_keys = if w.active { w.keys } else { 0 };
+    let base = frame_pkru.sealed(KeySet(g.key_set.0 & !open_keys));
     let is_write = f.reg(libc::REG_ERR) & PF_WRITE != 0;
     if !is_write {
         state::bump(&COUNTERS.seal_fixups);
