@@ -19,6 +19,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* CoreMark-style CRC-16 (poly 0xA001) folded over a 32-bit value, for the
+   CoreMark-kind kernels' checksums. */
+static inline uint16_t crc16(uint16_t crc, uint32_t v)
+{
+    for (int i = 0; i < 32; i++) {
+        uint16_t bit = (uint16_t)((crc ^ (v >> i)) & 1);
+        crc >>= 1;
+        if (bit)
+            crc ^= 0xA001;
+    }
+    return crc;
+}
+
 static int arg_int(int argc, char **argv, int idx, int def)
 {
     if (argc > idx && argv[idx][0] != '\0') {

@@ -11,17 +11,6 @@ typedef int32_t mres;
 static mdat A[N][N], B[N][N];
 static mres C[N][N];
 
-static uint16_t crc16(uint16_t crc, uint32_t v)
-{
-    for (int i = 0; i < 32; i++) {
-        uint16_t bit = (uint16_t)((crc ^ (v >> i)) & 1);
-        crc >>= 1;
-        if (bit)
-            crc ^= 0xA001;
-    }
-    return crc;
-}
-
 static int16_t sum_res(mres clip)
 {
     mres tmp = 0, prev = 0, cur;

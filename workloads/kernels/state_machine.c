@@ -106,17 +106,6 @@ static enum state next_token(const char **pp, uint32_t *transitions)
     return st;
 }
 
-static uint16_t crc16(uint16_t crc, uint32_t v)
-{
-    for (int i = 0; i < 32; i++) {
-        uint16_t bit = (uint16_t)((crc ^ (v >> i)) & 1);
-        crc >>= 1;
-        if (bit)
-            crc ^= 0xA001;
-    }
-    return crc;
-}
-
 static void fill(uint32_t seed)
 {
     static const char *const tokens[] = {
