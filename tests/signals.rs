@@ -90,14 +90,12 @@ fn programs_own_sigtrap_handler_gets_int3() {
 fn jit_writes_interleaved_with_the_programs_own_faults() {
     let bin = example("sigprobe");
     for backend in backends() {
-        let stats = tmp(&format!("sigprobe-jit-{backend}.json"));
-        let got = guarded(
+        let (got, stats) = guarded_with_stats(
             &bin,
             &["jit"],
-            &[
-                ("JITGUARD_BACKEND", backend),
-                ("JITGUARD_STATS", stats.to_str().unwrap()),
-            ],
+            backend,
+            &[],
+            &format!("sigprobe-jit-{backend}"),
         );
         assert_eq!(got.stdout, "jit: sum 19900, probes 200\n", "{got:?}");
         assert!(

@@ -22,15 +22,12 @@ fn same_output_with_and_without_jitguard_for_every_backend_and_policy() {
     assert!(want.stdout.contains("functions: 400"));
     for backend in backends() {
         for policy in ["hashed", "single"] {
-            let stats = tmp(&format!("toyjit-{backend}-{policy}.json"));
-            let got = guarded(
+            let (got, stats) = guarded_with_stats(
                 &bin,
                 ARGS,
-                &[
-                    ("JITGUARD_BACKEND", backend),
-                    ("JITGUARD_POLICY", policy),
-                    ("JITGUARD_STATS", stats.to_str().unwrap()),
-                ],
+                backend,
+                &[("JITGUARD_POLICY", policy)],
+                &format!("toyjit-{backend}-{policy}"),
             );
             assert_eq!(
                 got.stdout, want.stdout,
@@ -54,15 +51,8 @@ fn a_10_mib_memset_costs_a_handful_of_faults_not_millions() {
     let args = ["--funcs", "4", "--big-memset", "10"];
     let want = stock(&bin, &args);
     for backend in backends() {
-        let stats = tmp(&format!("bigmemset-{backend}.json"));
-        let got = guarded(
-            &bin,
-            &args,
-            &[
-                ("JITGUARD_BACKEND", backend),
-                ("JITGUARD_STATS", stats.to_str().unwrap()),
-            ],
-        );
+        let (got, stats) =
+            guarded_with_stats(&bin, &args, backend, &[], &format!("bigmemset-{backend}"));
         assert_eq!(got.stdout, want.stdout, "{}", got.stderr);
         let faults = stat(&stats, "write_faults");
         assert!(faults < 200, "{backend}: {faults} write faults");
@@ -178,15 +168,8 @@ fn regions_follow_munmap_mremap_map_fixed_and_mprotect() {
     let want = stock(&bin, &args);
     assert!(want.stdout.contains("remap: sum 53"), "{want:?}");
     for backend in backends() {
-        let stats = tmp(&format!("remap-{backend}.json"));
-        let got = guarded(
-            &bin,
-            &args,
-            &[
-                ("JITGUARD_BACKEND", backend),
-                ("JITGUARD_STATS", stats.to_str().unwrap()),
-            ],
-        );
+        let (got, stats) =
+            guarded_with_stats(&bin, &args, backend, &[], &format!("remap-{backend}"));
         assert_eq!(got.stdout, want.stdout, "{backend}: {}", got.stderr);
         assert_eq!(got.code, Some(0));
         // Code region, the remap region, and the page made W+X again.
@@ -200,15 +183,8 @@ fn a_store_straddling_two_pages_opens_both_and_reseals_both() {
     let args = ["--funcs", "4", "--straddle"];
     let want = stock(&bin, &args);
     for backend in backends() {
-        let stats = tmp(&format!("straddle-{backend}.json"));
-        let got = guarded(
-            &bin,
-            &args,
-            &[
-                ("JITGUARD_BACKEND", backend),
-                ("JITGUARD_STATS", stats.to_str().unwrap()),
-            ],
-        );
+        let (got, stats) =
+            guarded_with_stats(&bin, &args, backend, &[], &format!("straddle-{backend}"));
         assert_eq!(got.stdout, want.stdout, "{backend}: {}", got.stderr);
         // Nine straddling stores each fault twice (once per page) inside one
         // window; every window is resealed.

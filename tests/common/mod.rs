@@ -125,6 +125,24 @@ pub fn guarded(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     c.output().expect("run").into()
 }
 
+/// Runs under jitguard on `backend` with extra environment and a stats
+/// file at tmpdir/NAME.json; returns the run and the stats path.
+pub fn guarded_with_stats(
+    bin: &Path,
+    args: &[&str],
+    backend: &str,
+    extra: &[(&str, &str)],
+    name: &str,
+) -> (Run, PathBuf) {
+    let stats = tmp(&format!("{name}.json"));
+    let mut env = vec![
+        ("JITGUARD_BACKEND", backend),
+        ("JITGUARD_STATS", stats.to_str().unwrap()),
+    ];
+    env.extend_from_slice(extra);
+    (guarded(bin, args, &env), stats)
+}
+
 /// Runs under jitguard with `JITGUARD_STATS=DIR/stats.%p.json` in a fresh
 /// directory named `name`; returns the run and the stats files written.
 pub fn guarded_with_pid_stats(
