@@ -10,12 +10,16 @@
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod elf;
 pub mod keys;
 pub mod maps;
+pub mod modules;
 pub mod pkru;
+pub mod profile;
 pub mod regions;
 pub mod report;
 pub mod stats;
+pub mod unwind;
 pub mod writer;
 pub mod x86;
 

@@ -1,11 +1,13 @@
 //! The writer policy: may this write open a code page?
 //!
 //! The fault handler names the write (`WriteSite`) and asks the policy for a
-//! `Decision`; the decision is pure, so it is tested without a fault. For
-//! now the only policy allows every writer and counts it; the trusted-writer
-//! work (profiles of emit sites) adds real policies behind this interface.
+//! `Decision`; the decision is pure, so it is tested without a fault. A
+//! policy is either a resolved profile (learned, or built in for a known
+//! runtime) or, when none applies, "allow all" (keyed, counted, logged, not
+//! authenticated; jitguard says so once at start).
 
 use crate::config::Mode;
+use crate::profile::Allowed;
 
 /// What the fault handler knows of one faulting write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,14 +18,20 @@ pub struct WriteSite {
     pub addr: u64,
     /// Kernel thread id of the writer.
     pub tid: u32,
+    /// The deciding frame (see `jg::profile`): `ip` itself, or the return
+    /// address into the first caller outside the shared routine libraries.
+    /// None when the walk out of a shared routine failed: an unnamed writer.
+    pub decider: Option<u64>,
 }
 
 /// Which writers a policy trusts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WriterPolicy {
     /// Every writer is trusted: pages are keyed and writes counted, but the
-    /// writer is not authenticated.
+    /// writer is not authenticated (no profile applies).
     AllowAll,
+    /// Only deciding frames inside these ranges (a resolved profile).
+    Profile(Allowed),
 }
 
 /// What the handler does with the write.
@@ -42,9 +50,10 @@ pub enum Decision {
 
 impl WriterPolicy {
     /// Whether the policy trusts the writer at `site`.
-    pub fn trusts(&self, _site: &WriteSite) -> bool {
+    pub fn trusts(&self, site: &WriteSite) -> bool {
         match self {
             WriterPolicy::AllowAll => true,
+            WriterPolicy::Profile(a) => site.decider.is_some_and(|d| a.contains(d)),
         }
     }
 
@@ -69,10 +78,37 @@ mod tests {
             ip: 0x1000,
             addr: 0x2000,
             tid: 1,
+            decider: None,
         };
         let p = WriterPolicy::AllowAll;
         assert_eq!(p.decide(&site, Mode::Enforce), Decision::Open);
         assert_eq!(p.decide(&site, Mode::Audit), Decision::Open);
         assert_eq!(p.decide(&site, Mode::Learn), Decision::OpenLearned);
+    }
+
+    #[test]
+    fn a_profile_trusts_only_its_deciders() {
+        let p = WriterPolicy::Profile(Allowed::new(vec![(0x1000, 0x1100)]));
+        let site = |decider| WriteSite {
+            ip: 0x7000,
+            addr: 0x2000,
+            tid: 1,
+            decider,
+        };
+        assert_eq!(p.decide(&site(Some(0x1010)), Mode::Enforce), Decision::Open);
+        assert_eq!(p.decide(&site(Some(0x1100)), Mode::Enforce), Decision::Deny);
+        assert_eq!(
+            p.decide(&site(None), Mode::Enforce),
+            Decision::Deny,
+            "unnamed writer"
+        );
+        assert_eq!(
+            p.decide(&site(Some(0x9999)), Mode::Audit),
+            Decision::OpenAudited
+        );
+        assert_eq!(
+            p.decide(&site(Some(0x9999)), Mode::Learn),
+            Decision::OpenLearned
+        );
     }
 }

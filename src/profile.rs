@@ -1,0 +1,324 @@
+//! Writer profiles: the emit sites allowed to open a code page.
+//!
+//! A profile is a text file a person can read and edit:
+//!
+//! ```text
+//! # jitguard writer profile 1
+//! module iwasm build-id 5f0c...      # identity: offsets hold for this build only
+//! site iwasm+0x4a1f3                 # gc_alloc_vo+0x53 via libc.so.6
+//! symbol jit_codegen_gen_native      # any instruction of a function so named
+//! detect jit_compiler_compile        # built-ins: applies when a module has it
+//! ```
+//!
+//! A `site` is the *deciding frame* of a write: the writing instruction
+//! itself, or, when that instruction is in a shared routine library (libc's
+//! memcpy, a mutex operation), the return address into the first caller
+//! outside those libraries. Learned profiles list sites; built-in ones list
+//! symbols, so any build of the runtime that has symbols fits. Everything
+//! after `#` is a comment.
+
+use crate::modules::{ModuleTable, Place};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::{self, Write as _};
+
+const HEADER: &str = "# jitguard writer profile 1";
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Profile {
+    /// Module name -> build id, when known.
+    pub modules: BTreeMap<String, String>,
+    /// (module, offset) -> comment (symbol, route), for the reader.
+    pub sites: BTreeMap<(String, u64), String>,
+    pub symbols: BTreeSet<String>,
+    /// Built-in profiles: functions whose presence selects the profile.
+    pub detect: BTreeSet<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProfileError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ProfileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+impl Profile {
+    pub fn parse(text: &str) -> Result<Profile, ProfileError> {
+        let mut p = Profile::default();
+        for (i, raw) in text.lines().enumerate() {
+            let err = |message: String| ProfileError {
+                line: i + 1,
+                message,
+            };
+            let (body, comment) = match raw.split_once('#') {
+                Some((b, c)) => (b, c.trim()),
+                None => (raw, ""),
+            };
+            let words: Vec<&str> = body.split_whitespace().collect();
+            match words[..] {
+                [] => {}
+                ["module", name, "build-id", id] => {
+                    p.modules.insert(name.to_string(), id.to_string());
+                }
+                ["site", place] => {
+                    let (module, off) = place
+                        .rsplit_once('+')
+                        .ok_or_else(|| err(format!("site `{place}` is not module+0xOFFSET")))?;
+                    let off = off
+                        .strip_prefix("0x")
+                        .and_then(|h| u64::from_str_radix(h, 16).ok())
+                        .ok_or_else(|| err(format!("bad offset in `{place}`")))?;
+                    p.sites
+                        .insert((module.to_string(), off), comment.to_string());
+                }
+                ["symbol", name] => {
+                    p.symbols.insert(name.to_string());
+                }
+                ["detect", name] => {
+                    p.detect.insert(name.to_string());
+                }
+                _ => {
+                    return Err(err(format!(
+                        "expected `module NAME build-id ID`, `site MODULE+0xOFF`, `symbol NAME` or `detect NAME`, found `{}`",
+                        body.trim()
+                    )))
+                }
+            }
+        }
+        Ok(p)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sites.is_empty() && self.symbols.is_empty()
+    }
+
+    /// Adds `other`'s entries (a later learn run widening a profile).
+    pub fn merge(&mut self, other: Profile) {
+        self.modules.extend(other.modules);
+        for (k, v) in other.sites {
+            self.sites.entry(k).or_insert(v);
+        }
+        self.symbols.extend(other.symbols);
+        self.detect.extend(other.detect);
+    }
+
+    /// Records one learned write: its deciding frame and, when different,
+    /// the shared-library instruction that wrote.
+    pub fn learn(&mut self, decider: &Place<'_>, writer: Option<&Place<'_>>) {
+        let Some(m) = decider.module else { return };
+        if let Some(id) = &m.build_id {
+            self.modules.insert(m.name.clone(), id.clone());
+        }
+        let mut comment = String::new();
+        if let Some((s, o)) = decider.symbol {
+            let _ = write!(comment, "{s}+{o:#x}");
+        }
+        if let Some(w) = writer.and_then(|w| w.module) {
+            let _ = write!(
+                comment,
+                "{}via {}",
+                if comment.is_empty() { "" } else { " " },
+                w.name
+            );
+        }
+        self.sites
+            .entry((m.name.clone(), decider.offset))
+            .or_insert(comment);
+    }
+
+    pub fn render(&self) -> String {
+        let mut s = format!("{HEADER}\n");
+        for (name, id) in &self.modules {
+            let _ = writeln!(s, "module {name} build-id {id}");
+        }
+        for name in &self.detect {
+            let _ = writeln!(s, "detect {name}");
+        }
+        for name in &self.symbols {
+            let _ = writeln!(s, "symbol {name}");
+        }
+        for ((m, off), comment) in &self.sites {
+            let place = format!("{m}+{off:#x}");
+            if comment.is_empty() {
+                let _ = writeln!(s, "site {place}");
+            } else {
+                let _ = writeln!(s, "site {place:<28} # {comment}");
+            }
+        }
+        s
+    }
+
+    /// Whether this (built-in) profile applies to the loaded modules.
+    pub fn detected(&self, table: &ModuleTable) -> bool {
+        !self.detect.is_empty() && self.detect.iter().all(|d| table.has_function(d))
+    }
+
+    /// The allowed run-time address ranges under the loaded modules, and a
+    /// warning for each module whose build differs from the profile's.
+    pub fn resolve(&self, table: &ModuleTable) -> (Allowed, Vec<String>) {
+        let mut ranges = vec![];
+        let mut warnings = vec![];
+        let mut stale = BTreeSet::new();
+        for (name, off) in self.sites.keys() {
+            let Some(m) = table.by_name(name) else {
+                continue; // not loaded (yet): resolved again after dlopen
+            };
+            if let (Some(want), Some(have)) = (self.modules.get(name), &m.build_id) {
+                if want != have {
+                    if stale.insert(name.clone()) {
+                        warnings.push(format!(
+                            "profile sites for {name} ignored: learned on build {want}, loaded build is {have}"
+                        ));
+                    }
+                    continue;
+                }
+            }
+            let a = m.bias.wrapping_add(*off);
+            ranges.push((a, a + 1));
+        }
+        for name in &self.symbols {
+            for m in table.modules().iter().filter(|m| !m.is_shared()) {
+                ranges.extend(m.functions_named(name));
+            }
+        }
+        (Allowed::new(ranges), warnings)
+    }
+}
+
+/// Allowed deciding-frame addresses, as sorted disjoint ranges.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Allowed {
+    ranges: Vec<(u64, u64)>,
+}
+
+impl Allowed {
+    pub fn new(mut ranges: Vec<(u64, u64)>) -> Allowed {
+        ranges.sort_unstable();
+        let mut out: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            match out.last_mut() {
+                Some(last) if r.0 <= last.1 => last.1 = last.1.max(r.1),
+                _ => out.push(r),
+            }
+        }
+        Allowed { ranges: out }
+    }
+
+    pub fn contains(&self, addr: u64) -> bool {
+        let i = self.ranges.partition_point(|r| r.0 <= addr);
+        i > 0 && addr < self.ranges[i - 1].1
+    }
+
+    pub fn len(&self) -> usize {
+        self.ranges.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::tests::sample;
+
+    #[test]
+    fn parses_renders_and_round_trips() {
+        let text = "# jitguard writer profile 1\n\
+                    module app build-id abcd\n\
+                    site app+0x1110   # emit+0x10 via libc.so.6\n\
+                    symbol emit\n\
+                    detect emit\n";
+        let p = Profile::parse(text).unwrap();
+        assert_eq!(p.sites.len(), 1);
+        assert_eq!(
+            p.sites[&("app".to_string(), 0x1110)],
+            "emit+0x10 via libc.so.6"
+        );
+        assert_eq!(Profile::parse(&p.render()).unwrap(), p);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = Profile::parse("site app+0x10\nsite nonsense\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.to_string().contains("module+0xOFFSET"));
+        assert!(Profile::parse("allow everything").is_err());
+        assert!(Profile::parse("site app+12z").is_err());
+    }
+
+    #[test]
+    fn resolves_sites_and_symbols_to_run_time_ranges() {
+        let t = sample();
+        let p = Profile::parse("site app+0x2010\nsymbol emit\n").unwrap();
+        let (allowed, warnings) = p.resolve(&t);
+        assert!(warnings.is_empty());
+        assert!(allowed.contains(0x5555_0000_2010), "the learned site");
+        assert!(!allowed.contains(0x5555_0000_2011), "a site is one address");
+        assert!(allowed.contains(0x5555_0000_1100) && allowed.contains(0x5555_0000_11ff));
+        assert!(!allowed.contains(0x5555_0000_1200), "past the symbol");
+    }
+
+    #[test]
+    fn another_build_of_a_module_voids_its_sites() {
+        let t = sample();
+        let p = Profile::parse("module app build-id ffff\nsite app+0x2010\n").unwrap();
+        let (allowed, warnings) = p.resolve(&t);
+        assert!(allowed.is_empty());
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("build ffff"));
+    }
+
+    #[test]
+    fn symbols_never_allow_a_shared_library() {
+        let mut t = sample();
+        let mut libc = (*t.modules()[0]).clone();
+        libc.symbols.push(crate::elf::Symbol {
+            start: 0x20000,
+            size: 0x100,
+            name: "memcpy".into(),
+        });
+        t = ModuleTable::new(vec![std::sync::Arc::new(libc), t.modules()[1].clone()]);
+        let (allowed, _) = Profile::parse("symbol memcpy").unwrap().resolve(&t);
+        assert!(allowed.is_empty());
+    }
+
+    #[test]
+    fn learning_records_the_decider_with_its_route() {
+        let t = sample();
+        let mut p = Profile::default();
+        p.learn(&t.place(0x5555_0000_1123), Some(&t.place(0x7f00_0002_0010)));
+        p.learn(&t.place(0x1234), None); // no module: nothing to name
+        assert_eq!(p.modules["app"], "abcd");
+        assert_eq!(
+            p.sites[&("app".to_string(), 0x1123)],
+            "emit+0x23 via libc.so.6"
+        );
+        assert_eq!(p.sites.len(), 1);
+    }
+
+    #[test]
+    fn detection_needs_every_detect_symbol() {
+        let t = sample();
+        assert!(Profile::parse("detect emit\ndetect rogue")
+            .unwrap()
+            .detected(&t));
+        assert!(!Profile::parse("detect emit\ndetect other")
+            .unwrap()
+            .detected(&t));
+        assert!(!Profile::parse("symbol emit").unwrap().detected(&t));
+    }
+
+    #[test]
+    fn allowed_ranges_merge() {
+        let a = Allowed::new(vec![(10, 20), (15, 30), (40, 41)]);
+        assert_eq!(a.len(), 2);
+        assert!(a.contains(10) && a.contains(29) && a.contains(40));
+        assert!(!a.contains(30) && !a.contains(41) && !a.contains(9));
+    }
+}
