@@ -189,6 +189,19 @@ impl Profile {
     }
 }
 
+/// The built-in profiles, by name; each applies where its `detect`
+/// functions are present.
+pub fn builtin() -> Vec<(&'static str, Profile)> {
+    const BUILTIN: [(&str, &str); 1] = [(
+        "wamr-fast-jit",
+        include_str!("../profiles/wamr-fast-jit.profile"),
+    )];
+    BUILTIN
+        .iter()
+        .map(|(n, t)| (*n, Profile::parse(t).expect("built-in profiles parse")))
+        .collect()
+}
+
 /// Allowed deciding-frame addresses, as sorted disjoint ranges.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Allowed {
@@ -206,6 +219,13 @@ impl Allowed {
             }
         }
         Allowed { ranges: out }
+    }
+
+    /// These ranges and `extra`.
+    pub fn including(self, extra: &[(u64, u64)]) -> Allowed {
+        let mut r = self.ranges;
+        r.extend_from_slice(extra);
+        Allowed::new(r)
     }
 
     pub fn contains(&self, addr: u64) -> bool {

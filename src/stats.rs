@@ -9,6 +9,9 @@ pub struct Stats {
     pub mode: String,
     pub policy: String,
     pub backend: String,
+    /// Where the writer policy came from: `none` (writers not
+    /// authenticated), `builtin:NAME`, `file:PATH` or `learning`.
+    pub writer_profile: String,
     /// Guarded regions created over the run.
     pub regions: u64,
     /// Guarded bytes at exit.
@@ -41,6 +44,9 @@ pub struct Stats {
     /// Pages writable by the faulting thread while windows were open, summed
     /// over opens (divide by `opens` for the mean exposure per emit).
     pub exposed_pages_sum: u64,
+    /// Writes from a shared routine whose caller could not be found (never
+    /// trusted by a profile, never learned).
+    pub unnamed_writers: u64,
 }
 
 fn escape(s: &str) -> String {
@@ -65,6 +71,7 @@ impl Stats {
             ("mode", &self.mode),
             ("policy", &self.policy),
             ("backend", &self.backend),
+            ("writer_profile", &self.writer_profile),
         ];
         let ints = [
             ("pid", self.pid as u64),
@@ -83,6 +90,7 @@ impl Stats {
             ("chained_signals", self.chained_signals),
             ("handler_ns", self.handler_ns),
             ("exposed_pages_sum", self.exposed_pages_sum),
+            ("unnamed_writers", self.unnamed_writers),
         ];
         let mut out = String::from("{");
         let mut first = true;
@@ -110,6 +118,7 @@ impl Stats {
             mode: Self::text_field(json, "mode").unwrap_or_default(),
             policy: Self::text_field(json, "policy").unwrap_or_default(),
             backend: Self::text_field(json, "backend").unwrap_or_default(),
+            writer_profile: Self::text_field(json, "writer_profile").unwrap_or_default(),
             regions: int("regions"),
             guarded_bytes: int("guarded_bytes"),
             pages: int("pages"),
@@ -125,6 +134,7 @@ impl Stats {
             chained_signals: int("chained_signals"),
             handler_ns: int("handler_ns"),
             exposed_pages_sum: int("exposed_pages_sum"),
+            unnamed_writers: int("unnamed_writers"),
         })
     }
 

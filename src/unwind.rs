@@ -353,11 +353,11 @@ fn run(
                     None
                 }
                 0x0b => {
+                    // The remembered state includes the CFA rule (as GCC
+                    // emits and libgcc reads it: code after an epilogue's
+                    // ret restores the body's rule this way).
                     depth = depth.checked_sub(1)?;
-                    let (reg, off, unk) = (row.cfa_reg, row.cfa_off, row.cfa_unknown);
                     *row = stack[depth];
-                    // DWARF: restore_state leaves the CFA rule alone.
-                    (row.cfa_reg, row.cfa_off, row.cfa_unknown) = (reg, off, unk);
                     None
                 }
                 0x0c => {
@@ -626,7 +626,9 @@ mod tests {
         fde.push(0); // aug data length
         fde.extend_from_slice(&[0x41, 0x0e, 16, 0x80 | 6, 2]); // +1: cfa rsp+16, rbp at cfa-16
         fde.extend_from_slice(&[0x43, 0x0d, 6]); // +3: cfa rbp+16
-        fde.extend_from_slice(&[0x02, 0xec, 0x0c, 7, 8]); // +0xec: cfa rsp+8
+        fde.extend_from_slice(&[0x0a]); // remember_state (cfa rbp+16)
+        fde.extend_from_slice(&[0x02, 0xec, 0x0c, 7, 8]); // +0xec: cfa rsp+8 (after leave)
+        fde.extend_from_slice(&[0x41, 0x0b]); // +1: restore_state: cfa rbp+16 again
         while (fde.len() + 4) % 8 != 0 {
             fde.push(0);
         }
@@ -685,6 +687,9 @@ mod tests {
                 .ip(),
             0xaaaa
         );
+        // Past the ret, another path of the body: the remembered rule.
+        let after = step(&img, hdr, &Regs::new(0x10f1, 0x100, sp - 8), true).unwrap();
+        assert_eq!((after.ip(), after.get(RSP)), (0xaaaa, Some(sp + 8)));
     }
 
     #[test]

@@ -54,6 +54,7 @@ pub fn guard(map: &mut RegionMap, start: u64, end: u64, prot: c_int) -> sys::Sys
     }
     if map.overlapping(start, end).is_empty() {
         state::bump(&COUNTERS.regions);
+        crate::writers::notice_if_unauthenticated();
     }
     map.insert(start, end, prot);
     crate::log!(

@@ -21,11 +21,12 @@ use crate::pkru;
 use crate::signals;
 use crate::state::{self, globals, ready, COUNTERS};
 use crate::sys;
+use crate::writers;
 use core::cell::Cell;
 use core::sync::atomic::Ordering::Relaxed;
-use jg::config::Backend;
+use jg::config::{Backend, Mode};
 use jg::pkru::KeySet;
-use jg::writer::{Decision, WriteSite};
+use jg::writer::{Decision, WriteSite, WriterPolicy};
 use jg::x86::{self, StringOp, StringRegs};
 use libc::{c_int, c_void, siginfo_t};
 
@@ -95,6 +96,11 @@ impl Frame {
     fn set_reg(&self, r: c_int, v: i64) {
         // SAFETY: as above; the frame is ours to edit until sigreturn.
         unsafe { (*self.0).uc_mcontext.gregs[r as usize] = v }
+    }
+
+    fn gregs(&self) -> &[i64; 23] {
+        // SAFETY: as above; the registers of the interrupted context.
+        unsafe { &(*self.0).uc_mcontext.gregs }
     }
 
     fn rip(&self) -> u64 {
@@ -228,47 +234,96 @@ fn handle_segv(info: *mut siginfo_t, ctx: *mut c_void) -> bool {
 /// process will die by SIGSEGV when the handler returns.
 fn writer_allows(f: &Frame, addr: u64, key: Option<u32>) -> bool {
     let g = globals();
+    state::bump(&COUNTERS.write_faults);
+    let mut frames = [0u64; writers::MAX_FRAMES];
+    frames[0] = f.rip();
+    let view = writers::view();
+    // The walk out of shared routines is only needed when a profile judges
+    // the writer or learn mode records it.
+    let decider = match view {
+        Some(v) if g.config.mode == Mode::Learn || v.policy != WriterPolicy::AllowAll => {
+            let (_, d) = writers::walk(v, writers::regs_from(f.gregs()), &mut frames, true);
+            d.map(|i| frames[i])
+        }
+        _ => Some(frames[0]),
+    };
     let site = WriteSite {
-        ip: f.rip(),
+        ip: frames[0],
         addr,
         tid: sys::gettid(),
+        decider,
     };
-    state::bump(&COUNTERS.write_faults);
+    if decider.is_none() {
+        state::bump(&COUNTERS.unnamed_writers);
+    }
     crate::log!(
         Trace,
-        "write fault at {:#x} ip {:#x} thread {}",
+        "write fault at {:#x} ip {:#x} decider {:#x} thread {}",
         site.addr,
         site.ip,
+        decider.unwrap_or(0),
         site.tid
     );
-    match g.writer.decide(&site, g.config.mode) {
-        Decision::Open | Decision::OpenLearned => true,
+    let policy = view.map_or(&WriterPolicy::AllowAll, |v| &v.policy);
+    match policy.decide(&site, g.config.mode) {
+        Decision::Open => true,
+        Decision::OpenLearned => {
+            if let Some(d) = decider {
+                writers::learn(d, site.ip);
+            }
+            true
+        }
         Decision::OpenAudited => {
             state::bump(&COUNTERS.audited);
-            report("audited write", &site, key);
+            report("audited write", f, &site, key);
             true
         }
         Decision::Deny => {
             state::bump(&COUNTERS.denials);
-            report("denied write", &site, key);
+            report("denied write", f, &site, key);
             signals::die_by_segv_on_return();
             false
         }
     }
 }
 
-fn report(what: &str, site: &WriteSite, key: Option<u32>) {
+/// One report line: what was written, by whom, through which callers.
+fn report(what: &str, f: &Frame, site: &WriteSite, key: Option<u32>) {
+    use core::fmt::Write;
+    let mut b = jg::report::StackBuf::<3072>::new();
     let page = site.addr & !4095;
-    match key {
-        Some(k) => crate::log::emit(format_args!(
-            "jitguard: {what} at {:#x} (page {page:#x}, key {k}) by thread {} from ip {:#x}",
-            site.addr, site.tid, site.ip
-        )),
-        None => crate::log::emit(format_args!(
-            "jitguard: {what} at {:#x} (page {page:#x}) by thread {} from ip {:#x}",
-            site.addr, site.tid, site.ip
-        )),
+    let _ = write!(b, "jitguard: {what} at {:#x} (page {page:#x}", site.addr);
+    if let Some(k) = key {
+        let _ = write!(b, ", key {k}");
     }
+    let _ = write!(b, ") by thread {}", site.tid);
+    match writers::view() {
+        Some(v) => {
+            let mut frames = [0u64; writers::MAX_FRAMES];
+            let (n, _) = writers::walk(v, writers::regs_from(f.gregs()), &mut frames, false);
+            let _ = write!(b, ": writer {}", v.table.place(frames[0]));
+            if n > 1 {
+                let _ = write!(b, "; callers:");
+                for (i, &ip) in frames[1..n].iter().enumerate() {
+                    let _ = write!(
+                        b,
+                        "{} {}",
+                        if i == 0 { "" } else { " <-" },
+                        v.table.place(ip)
+                    );
+                }
+            }
+            if site.decider.is_none() {
+                let _ = write!(b, "; no caller outside the shared libraries could be found");
+            }
+            let _ = write!(b, "; writer profile: {}", v.source);
+        }
+        None => {
+            let _ = write!(b, ": writer ip {:#x}", site.ip);
+        }
+    }
+    let _ = b.write_str("\n");
+    crate::sys::write_all(2, b.as_bytes());
 }
 
 fn pkey_fault(f: &Frame, ctx: *mut c_void, addr: u64, pkey: u32) -> bool {

@@ -291,6 +291,29 @@ hook! {
 }
 
 hook! {
+    unsafe fn dlopen(file: *const libc::c_char, mode: c_int) -> *mut c_void => jg_dlopen {
+        let h = redhook::real!(dlopen)(file, mode);
+        if ready() && !h.is_null() {
+            crate::writers::refresh();
+        }
+        h
+    }
+}
+
+hook! {
+    unsafe fn dlclose(handle: *mut c_void) -> c_int => jg_dlclose {
+        if ready() {
+            crate::writers::before_dlclose(handle);
+        }
+        let r = redhook::real!(dlclose)(handle);
+        if ready() {
+            crate::writers::refresh();
+        }
+        r
+    }
+}
+
+hook! {
     unsafe fn munmap(addr: *mut c_void, len: size_t) -> c_int => jg_munmap {
         do_munmap(addr, len)
     }

@@ -21,12 +21,12 @@ mod signals;
 mod state;
 mod stats_file;
 mod sys;
+mod writers;
 
 use core::sync::atomic::Ordering;
 use jg::config::{Backend, Config, Mode, Policy};
 use jg::keys::{KeyPolicy, KeyPolicyNote};
 use jg::pkru::KeySet;
-use jg::writer::WriterPolicy;
 use rand::RngCore;
 use state::{Globals, DISABLED, INITIALISING, READY, STATE, UNINIT};
 
@@ -67,7 +67,6 @@ extern "C" fn jitguard_init() {
         backend,
         keys,
         key_set,
-        writer: WriterPolicy::AllowAll,
     };
     let g = state::GLOBALS.get_or_init(|| globals);
     if !signals::install(
@@ -78,6 +77,7 @@ extern "C" fn jitguard_init() {
         STATE.store(DISABLED, Ordering::Release);
         return;
     }
+    writers::init(g.config.mode, g.config.profile.as_deref());
     guard_existing_mappings();
     register_fork_handlers();
     STATE.store(READY, Ordering::Release);
@@ -211,5 +211,9 @@ fn register_fork_handlers() {
 extern "C" fn jitguard_fini() {
     if STATE.load(Ordering::Acquire) == READY {
         stats_file::write_at_exit();
+        let g = state::globals();
+        if let (Mode::Learn, Some(path)) = (g.config.mode, &g.config.profile) {
+            writers::save_learned(&jg::config::expand_pid(path, sys::getpid()));
+        }
     }
 }

@@ -13,7 +13,6 @@ use jg::config::{Backend, Config};
 use jg::keys::KeyPolicy;
 use jg::pkru::KeySet;
 use jg::regions::{Region, RegionMap};
-use jg::writer::WriterPolicy;
 use once_cell::sync::OnceCell;
 use parking_lot::Mutex;
 
@@ -37,7 +36,6 @@ pub struct Globals {
     /// Present under the pkey backend.
     pub keys: Option<KeyPolicy>,
     pub key_set: KeySet,
-    pub writer: WriterPolicy,
 }
 
 pub static GLOBALS: OnceCell<Globals> = OnceCell::new();
@@ -63,6 +61,8 @@ pub struct Counters {
     pub handler_ns: AtomicU64,
     pub exposed_pages_sum: AtomicU64,
     pub pages_opened: AtomicU64,
+    /// Writes from shared routines whose caller could not be found.
+    pub unnamed_writers: AtomicU64,
     /// Pages given each code key (pkey backend), for the exposure figure.
     pub pages_by_key: [AtomicU64; 16],
 }
@@ -81,6 +81,7 @@ pub static COUNTERS: Counters = Counters {
     handler_ns: AtomicU64::new(0),
     exposed_pages_sum: AtomicU64::new(0),
     pages_opened: AtomicU64::new(0),
+    unnamed_writers: AtomicU64::new(0),
     pages_by_key: [const { AtomicU64::new(0) }; 16],
 };
 

@@ -24,6 +24,7 @@ pub fn reset_for_child() {
         &COUNTERS.handler_ns,
         &COUNTERS.exposed_pages_sum,
         &COUNTERS.pages_opened,
+        &COUNTERS.unnamed_writers,
     ] {
         c.store(0, Ordering::Relaxed);
     }
@@ -61,6 +62,7 @@ pub fn collect() -> Stats {
             .name()
             .into(),
         backend: g.backend.name().into(),
+        writer_profile: crate::writers::source_name(),
         regions: get(&COUNTERS.regions),
         guarded_bytes: regions_bytes,
         pages,
@@ -76,6 +78,7 @@ pub fn collect() -> Stats {
         chained_signals: get(&COUNTERS.chained_signals),
         handler_ns: get(&COUNTERS.handler_ns),
         exposed_pages_sum: get(&COUNTERS.exposed_pages_sum),
+        unnamed_writers: get(&COUNTERS.unnamed_writers),
     }
 }
 

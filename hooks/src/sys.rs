@@ -146,20 +146,19 @@ pub fn set_sigmask(new: &libc::sigset_t) -> libc::sigset_t {
     }
 }
 
-/// Whether the byte at `addr` is readable by this process: a
-/// process_vm_readv of it from ourselves, which fails with EFAULT instead
-/// of faulting (async-signal-safe; mincore cannot tell PROT_NONE).
-pub fn readable(addr: u64) -> bool {
-    let mut byte = 0u8;
+/// Copies `buf.len()` bytes from `addr` in this process, failing with
+/// EFAULT instead of faulting: a process_vm_readv from ourselves
+/// (async-signal-safe; mincore cannot tell PROT_NONE).
+fn copy_checked(addr: u64, buf: &mut [u8]) -> bool {
     let local = libc::iovec {
-        iov_base: (&mut byte as *mut u8).cast(),
-        iov_len: 1,
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
     };
     let remote = libc::iovec {
         iov_base: addr as *mut c_void,
-        iov_len: 1,
+        iov_len: buf.len(),
     };
-    // SAFETY: both iovecs describe one valid byte of their address space.
+    // SAFETY: `local` describes `buf`; the kernel checks `remote`.
     let r = unsafe {
         libc::syscall(
             libc::SYS_process_vm_readv,
@@ -171,5 +170,16 @@ pub fn readable(addr: u64) -> bool {
             0usize,
         )
     };
-    r == 1
+    r == buf.len() as c_long
+}
+
+/// Whether the byte at `addr` is readable by this process.
+pub fn readable(addr: u64) -> bool {
+    copy_checked(addr, &mut [0u8])
+}
+
+/// The word at `addr`, if readable (a stack slot while unwinding).
+pub fn read_u64(addr: u64) -> Option<u64> {
+    let mut b = [0u8; 8];
+    copy_checked(addr, &mut b).then(|| u64::from_le_bytes(b))
 }

@@ -1,0 +1,171 @@
+/*
+ * attacks: a small JIT with one trusted emitter, and rogue writers that try
+ * to overwrite the code it emitted. jitguard's attack suite runs each
+ * scenario twice: without jitguard (the control: the rogue write must
+ * really change the code that then runs, or the scenario proves nothing)
+ * and under jitguard with the profile learned from `--benign` (the write
+ * must be refused: a `jitguard: denied write` report, then SIGSEGV).
+ *
+ * The code region is 4 RWX pages. `answer` (page 0) returns 42; `other`
+ * (page 2) is re-emitted by the busy scenarios. The trusted emitter is
+ * `emit_function`, which copies a finished function in with libc memcpy
+ * (through a pointer, so the call is not inlined) and then stores the
+ * trailing int3 itself: both routes a real JIT uses.
+ *
+ * usage: attacks SCENARIO
+ *   benign        emit, run, re-emit from two threads (the learn run)
+ *   other-thread  a second thread stores over answer's immediate
+ *   same-thread   a non-emitter function of the emitting thread does
+ *   memcpy        a non-emitter calls libc memcpy to do it
+ *   window        while the emitter is busy emitting into page 2, a
+ *                 timer signal's handler on that same thread writes
+ *                 page 0 (trying to ride an open write window)
+ *   race          for 0.3 s, a rogue thread stores into answer's page in
+ *                 a loop while the emitter thread re-emits answer
+ * Prints "answer() = N"; the race prints how many rogue stores landed.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define PAGE 4096
+#define ROGUE 1337
+
+static unsigned char *code;
+static void *(*volatile copy)(void *, const void *, size_t) = memcpy;
+
+typedef int (*fn_t)(void);
+
+/* The trusted emitter: `mov eax, imm32; ret; int3`. */
+__attribute__((noinline)) static void emit_function(unsigned char *at, int value)
+{
+    unsigned char body[6] = {0xB8, 0, 0, 0, 0, 0xC3};
+    memcpy(body + 1, &value, 4);
+    copy(at, body, sizeof body);
+    ((volatile unsigned char *)at)[6] = 0xCC;
+}
+
+/* Rogue writers: none of them is an emitter. */
+__attribute__((noinline)) static void rogue_store(unsigned char *at, int value)
+{
+    *(volatile uint32_t *)(at + 1) = (uint32_t)value;
+}
+
+__attribute__((noinline)) static void rogue_memcpy(unsigned char *at, int value)
+{
+    copy(at + 1, &value, 4);
+}
+
+static int answer(void) { return ((fn_t)(void *)code)(); }
+
+static void *emit_other_loop(void *arg)
+{
+    long n = (long)arg;
+    for (long i = 0; i < n; i++)
+        emit_function(code + 2 * PAGE, (int)i);
+    return NULL;
+}
+
+static void *rogue_thread(void *arg)
+{
+    (void)arg;
+    rogue_store(code, ROGUE);
+    return NULL;
+}
+
+static volatile sig_atomic_t rogue_done;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    if (!rogue_done) {
+        rogue_store(code, ROGUE);
+        rogue_done = 1;
+    }
+}
+
+static volatile int race_stop;
+static volatile long race_landed;
+
+static void *race_emitter(void *arg)
+{
+    (void)arg;
+    while (!race_stop)
+        emit_function(code, 42);
+    return NULL;
+}
+
+static void *race_rogue(void *arg)
+{
+    (void)arg;
+    while (!race_stop) {
+        rogue_store(code, ROGUE);
+        if (*(volatile uint32_t *)(code + 1) == ROGUE)
+            race_landed++;
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    const char *s = argc > 1 ? argv[1] : "benign";
+    setvbuf(stdout, NULL, _IONBF, 0);
+    code = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE | PROT_EXEC,
+                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (code == MAP_FAILED) {
+        perror("mmap");
+        return 1;
+    }
+    emit_function(code, 42);
+    emit_function(code + 2 * PAGE, 7);
+    printf("emitted: answer() = %d\n", answer());
+
+    if (strcmp(s, "benign") == 0) {
+        pthread_t t;
+        pthread_create(&t, NULL, emit_other_loop, (void *)200L);
+        emit_other_loop((void *)200L);
+        pthread_join(t, NULL);
+        emit_function(code, 42);
+    } else if (strcmp(s, "other-thread") == 0) {
+        pthread_t t;
+        pthread_create(&t, NULL, rogue_thread, NULL);
+        pthread_join(t, NULL);
+    } else if (strcmp(s, "same-thread") == 0) {
+        rogue_store(code, ROGUE);
+    } else if (strcmp(s, "memcpy") == 0) {
+        rogue_memcpy(code, ROGUE);
+    } else if (strcmp(s, "window") == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_alarm;
+        sigaction(SIGALRM, &sa, NULL);
+        struct itimerval it = {{0, 200}, {0, 200}};
+        setitimer(ITIMER_REAL, &it, NULL);
+        while (!rogue_done)
+            emit_other_loop((void *)50L);
+        it = (struct itimerval){{0, 0}, {0, 0}};
+        setitimer(ITIMER_REAL, &it, NULL);
+    } else if (strcmp(s, "race") == 0) {
+        pthread_t e, r;
+        pthread_create(&e, NULL, race_emitter, NULL);
+        pthread_create(&r, NULL, race_rogue, NULL);
+        usleep(300 * 1000);
+        race_stop = 1;
+        pthread_join(r, NULL);
+        pthread_join(e, NULL);
+        printf("rogue stores landed: %ld\n", race_landed);
+        return 0;
+    } else {
+        fprintf(stderr, "attacks: unknown scenario %s\n", s);
+        return 2;
+    }
+    printf("answer() = %d\n", answer());
+    return 0;
+}
