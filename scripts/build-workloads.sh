@@ -9,6 +9,11 @@
 #   scripts/build-workloads.sh --clean      remove target/workloads first
 #   scripts/build-workloads.sh --list       print the manifest's names
 #
+# A full build (no NAME given) also builds the attack pair of
+# workloads/attack/ (not in the manifest: it needs a host library) into
+# target/workloads/attack/: victim.wasm and the host library
+# librogue_native.so, for iwasm --native-lib (tests/wamr_attack.rs).
+#
 # Works from any directory, needs no stdin, and installs its toolchain with
 # apt-get (clang, lld, wasi-libc, libclang-rt-14-dev-wasm32, python3) when
 # missing.
@@ -20,6 +25,8 @@
 #   JOBS=N        parallel compile jobs (default: nproc)
 #   SKIP_BIG=1    skip the crate-sourced "big" workloads
 #   WORKLOADS_CC  C compiler (default: clang)
+#   HOST_CC       C compiler for the host library of the attack pair
+#                 (default: cc)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,6 +38,7 @@ FETCH="$OUT/fetch"
 MANIFEST="$WL/manifest.tsv"
 JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
 CC="${WORKLOADS_CC:-clang}"
+HOST_CC="${HOST_CC:-cc}"
 
 # Pinned crates whose bundled C sources the "big" workloads compile.
 SQLITE_CRATE=libsqlite3-sys; SQLITE_VER=0.40.0            # SQLite 3.54.1
@@ -44,7 +52,7 @@ for a in "$@"; do
         --check) CHECK=1 ;;
         --clean) CLEAN=1 ;;
         --list) LIST=1 ;;
-        -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "build-workloads: unknown option $a (see --help)" >&2; exit 2 ;;
         *) ONLY+=("$a") ;;
     esac
@@ -348,6 +356,28 @@ build_quickjs_bench() {
         -lwasi-emulated-process-clocks -lwasi-emulated-signal -lm
 }
 
+# ---------------------------------------------------------------- attack pair
+# workloads/attack/: victim.wasm and the host library it imports env.patch_code
+# from (iwasm --native-lib=librogue_native.so), which overwrites the module's
+# compiled code. The library is built for the host, not for wasm.
+build_attack() {
+    local src="$WL/attack" d="$OUT/attack" o="$OBJ/attack/victim.o"
+    mkdir -p "$d"
+    DEPS=(); compile "$src/victim.c" "$o" "${WARN[@]}"
+    link "$d/victim.wasm" "$o" --
+
+    command -v "$HOST_CC" >/dev/null 2>&1 || die "$HOST_CC (host C compiler) not found: install gcc"
+    # -g and no stripping: fault reports name patch_code.
+    local so="$d/librogue_native.so" flags=(-O2 -g -Wall -shared -fPIC) cmdstr
+    cmdstr="$("$HOST_CC" --version | head -n1) $HOST_CC ${flags[*]} $src/rogue_native.c -o $so"
+    stale "$so" "$cmdstr" "$src/rogue_native.c" || return 0
+    log "host cc ${src#"$ROOT"/}/rogue_native.c"
+    rm -f "$so.cmd"
+    "$HOST_CC" "${flags[@]}" "$src/rogue_native.c" -o "$so.tmp"
+    mv -f "$so.tmp" "$so"
+    printf '%s' "$cmdstr" >"$so.cmd"
+}
+
 # ---------------------------------------------------------------- main
 ensure_toolchain
 CCVER="$("$CC" --version | head -n1)"
@@ -395,6 +425,12 @@ done
 for name in "${built[@]+"${built[@]}"}"; do
     [ -s "$OUT/$name.wasm" ] || die "$name.wasm was not produced"
 done
+if [ "${#ONLY[@]}" -eq 0 ]; then
+    build_attack
+    for f in victim.wasm librogue_native.so; do
+        [ -s "$OUT/attack/$f" ] || die "attack/$f was not produced"
+    done
+fi
 log "${#built[@]} workloads up to date in ${OUT#"$ROOT"/}"
 
 [ "$CHECK" -eq 1 ] || exit 0

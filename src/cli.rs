@@ -12,6 +12,7 @@ USAGE:
 COMMANDS:
     check      Say which backend would protect a program here, and why
     run        Run a program under libjitguard.so
+    learn      Run a benign program in learn mode and write its writer profile
     report     Summarise stats files written by JITGUARD_STATS
     bench      Stock WAMR vs WAMR under jitguard, side by side (see bench --help)
     help       Show this message (also: --help, -h; `jitguard COMMAND --help`)
@@ -47,6 +48,27 @@ OPTIONS:
 The program runs with LD_PRELOAD=libjitguard.so (prepended to any existing
 LD_PRELOAD) and the JITGUARD_* variables above; its exit status is the
 program's.
+";
+
+pub const LEARN_HELP: &str = "\
+jitguard learn: record which code writes a program's JIT memory
+
+USAGE:
+    jitguard learn -o PROFILE [--append] [RUN OPTIONS] -- CMD [ARGS...]
+
+OPTIONS:
+    -o, --output PATH    the profile to write (%p = pid)
+    --append             add to PATH instead of starting it afresh
+    (and every `jitguard run` option but --mode and --profile)
+
+Runs CMD under libjitguard.so with JITGUARD_MODE=learn: every write to
+guarded code memory is allowed, and its writing site (the instruction, or
+for libc routines such as memcpy the calling function) is recorded as
+module + offset. At exit the sites go into PROFILE, a text file you can
+read and edit. Run the program on benign inputs that exercise its JIT,
+then enforce the profile with JITGUARD_PROFILE=PROFILE (or `jitguard run
+--profile PROFILE`): writes from any other site are denied. A profile
+holds for the build it was learned on (modules carry their build id).
 ";
 
 pub const CHECK_HELP: &str = "\
@@ -87,6 +109,49 @@ pub enum Command {
     Report {
         files: Vec<String>,
     },
+    Learn {
+        lib: Option<String>,
+        env: Vec<(String, String)>,
+        output: String,
+        append: bool,
+        argv: Vec<String>,
+    },
+}
+
+/// Takes `learn`'s own options out of its arguments (before `--`).
+fn learn_options(args: &[String]) -> Result<(Option<String>, bool, Vec<String>), String> {
+    let mut output = None;
+    let mut append = false;
+    let mut rest = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if a == "--" || !a.starts_with('-') {
+            rest.extend_from_slice(&args[i..]);
+            break;
+        }
+        if a == "-o" || a == "--output" {
+            i += 1;
+            output = Some(args.get(i).cloned().ok_or("learn: -o needs a path")?);
+        } else if let Some(v) = a.strip_prefix("--output=") {
+            output = Some(v.to_string());
+        } else if a == "--append" {
+            append = true;
+        } else if a.starts_with("--mode") || a.starts_with("--profile") {
+            return Err(format!("learn: {a} is set by learn itself"));
+        } else {
+            rest.push(a.clone());
+            // Keep an option's separate value with it.
+            if OPTIONS.iter().any(|(o, _, _)| o == a) || a == "--lib" {
+                i += 1;
+                if let Some(v) = args.get(i) {
+                    rest.push(v.clone());
+                }
+            }
+        }
+        i += 1;
+    }
+    Ok((output, append, rest))
 }
 
 /// Accepted values of each option that maps to a variable.
@@ -187,6 +252,26 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let rest = &args[1..];
     match cmd.as_str() {
         "help" | "--help" | "-h" => Ok(Command::Help(MAIN_HELP)),
+        "learn" => {
+            let (output, append, rest) = learn_options(rest)?;
+            let p = parse_options(&rest)?;
+            if p.help {
+                return Ok(Command::Help(LEARN_HELP));
+            }
+            let output = output.ok_or("learn: -o PROFILE is required (see learn --help)")?;
+            if p.rest.is_empty() {
+                return Err(
+                    "learn: no command given (jitguard learn -o PROFILE -- CMD ARGS...)".into(),
+                );
+            }
+            Ok(Command::Learn {
+                lib: p.lib,
+                env: p.env,
+                output,
+                append,
+                argv: p.rest,
+            })
+        }
         "run" => {
             let p = parse_options(rest)?;
             if p.help {
@@ -248,6 +333,56 @@ mod tests {
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn learn_takes_its_output_and_passes_run_options() {
+        let c = parse(&s(&[
+            "learn",
+            "-o",
+            "p.txt",
+            "--backend",
+            "mprotect",
+            "--",
+            "./jit",
+            "-o",
+            "x",
+        ]))
+        .unwrap();
+        match c {
+            Command::Learn {
+                output,
+                append,
+                env,
+                argv,
+                ..
+            } => {
+                assert_eq!(output, "p.txt");
+                assert!(!append);
+                assert_eq!(
+                    env,
+                    vec![("JITGUARD_BACKEND".to_string(), "mprotect".to_string())]
+                );
+                assert_eq!(
+                    argv,
+                    s(&["./jit", "-o", "x"]),
+                    "the program's own -o is its own"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse(&s(&["learn", "--output=p", "--append", "prog"])).unwrap(),
+            Command::Learn { append: true, .. }
+        ));
+        assert!(parse(&s(&["learn", "--", "prog"]))
+            .unwrap_err()
+            .contains("-o PROFILE is required"));
+        assert!(parse(&s(&["learn", "-o", "p", "--mode", "audit", "prog"])).is_err());
+        assert_eq!(
+            parse(&s(&["learn", "--help"])).unwrap(),
+            Command::Help(LEARN_HELP)
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@ mod runner;
 
 use jitguard::cli::{self, Command};
 use jitguard::stats::Stats;
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -48,6 +48,58 @@ fn run(lib: Option<String>, env: Vec<(String, String)>, argv: Vec<String>) -> Ex
         .exec();
     eprintln!("jitguard: cannot run {:?}: {err}", argv[0]);
     ExitCode::from(127)
+}
+
+fn learn(
+    lib: Option<String>,
+    mut env: Vec<(String, String)>,
+    output: String,
+    append: bool,
+    argv: Vec<String>,
+) -> ExitCode {
+    let lib = match find_lib(lib) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("jitguard: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !append && !output.contains("%p") {
+        let _ = std::fs::remove_file(&output);
+    }
+    env.push((jitguard::config::vars::MODE.into(), "learn".into()));
+    env.push((jitguard::config::vars::PROFILE.into(), output.clone()));
+    let preload = cli::ld_preload(
+        &lib.to_string_lossy(),
+        std::env::var("LD_PRELOAD").ok().as_deref(),
+    );
+    let status = match std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .envs(env)
+        .env("LD_PRELOAD", preload)
+        .status()
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("jitguard: cannot run {:?}: {e}", argv[0]);
+            return ExitCode::from(127);
+        }
+    };
+    match std::fs::read_to_string(&output)
+        .ok()
+        .and_then(|t| jitguard::profile::Profile::parse(&t).ok())
+    {
+        Some(p) => eprintln!(
+            "jitguard: {} writer sites in {} modules recorded in {output}",
+            p.sites.len(),
+            p.modules.len()
+        ),
+        None if output.contains("%p") => {}
+        None => {
+            eprintln!("jitguard: no profile written to {output} (no guarded code was written?)")
+        }
+    }
+    ExitCode::from(status.code().unwrap_or(128 + status.signal().unwrap_or(0)) as u8)
 }
 
 fn check(lib: Option<String>, env: Vec<(String, String)>) -> ExitCode {
@@ -162,6 +214,13 @@ fn main() -> ExitCode {
         }
         Ok(Command::Run { lib, env, argv }) => run(lib, env, argv),
         Ok(Command::Check { lib, env }) => check(lib, env),
+        Ok(Command::Learn {
+            lib,
+            env,
+            output,
+            append,
+            argv,
+        }) => learn(lib, env, output, append, argv),
         Ok(Command::Report { files }) => report(files),
         Err(e) => {
             eprintln!("jitguard: {e}");

@@ -99,7 +99,26 @@ fn check(kind_filter: fn(&str) -> bool) {
                 "{} under {cfg:?}: {}",
                 w.name, got.stderr
             );
+            // Enforced by the built-in WAMR profile, with nothing refused.
             assert_eq!(stat(&stats, "denials"), 0, "{} under {cfg:?}", w.name);
+            assert_eq!(
+                stat_text(&stats, "writer_profile"),
+                "builtin:wamr-fast-jit",
+                "{} under {cfg:?}",
+                w.name
+            );
+            assert_eq!(
+                stat(&stats, "unnamed_writers"),
+                0,
+                "{} under {cfg:?}",
+                w.name
+            );
+            assert_eq!(
+                stat_text(&stats, "mode"),
+                "enforce",
+                "{} under {cfg:?}",
+                w.name
+            );
             assert!(
                 stat(&stats, "regions") >= 1,
                 "{}: the code pool was guarded",

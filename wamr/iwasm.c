@@ -6,15 +6,18 @@
  * against WAMR's public embedding API (wasm_export.h) and does nothing
  * clever: load a .wasm file, give it WASI arguments, run its _start/main in
  * Fast JIT (default) or classic-interpreter mode, and exit with the module's
- * WASI exit code.
+ * WASI exit code. Like stock iwasm, --native-lib=PATH registers host
+ * functions from a shared library for the module to import.
  *
  * Exit status:
  *   the module's WASI exit code   when the module ran to completion
- *   1                             bad usage, unreadable module, runtime init,
- *                                 load or instantiate failure, or a trap
+ *   1                             bad usage, unreadable module, unusable
+ *                                 --native-lib, runtime init, load or
+ *                                 instantiate failure, or a trap
  *                                 (the trap's text goes to stderr)
  */
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -28,6 +31,12 @@
 #define DEFAULT_STACK_SIZE (64u * 1024u)
 #define DEFAULT_HEAP_SIZE (16u * 1024u)
 #define MAX_LIST 64
+#define MAX_NATIVE_LIBS 8
+
+/* What a --native-lib library exports: it sets *p_module_name and
+   *p_native_symbols and returns how many symbols there are. */
+typedef uint32_t (*get_native_lib_fn)(char **p_module_name,
+                                      NativeSymbol **p_native_symbols);
 
 static const char *prog = "iwasm";
 
@@ -54,6 +63,11 @@ usage(FILE *out)
             "(repeatable;\n"
             "                             the host environment is not "
             "passed through)\n"
+            "  --native-lib=PATH          dlopen PATH and register the host "
+            "functions its\n"
+            "                             get_native_lib() returns, for the "
+            "module to\n"
+            "                             import (repeatable, max %d)\n"
             "  -v, --verbose              WAMR verbose logging\n"
             "  --version                  print WAMR's version\n"
             "  -h, --help                 this text\n"
@@ -65,7 +79,7 @@ usage(FILE *out)
             "Exit status: the module's WASI exit code, or 1 on a load/"
             "instantiate\n"
             "failure or a trap (WAMR's exception text goes to stderr).\n",
-            prog, DEFAULT_STACK_SIZE, DEFAULT_HEAP_SIZE);
+            prog, DEFAULT_STACK_SIZE, DEFAULT_HEAP_SIZE, MAX_NATIVE_LIBS);
 }
 
 /* Parses a byte count like 65536, 64k, 10m. Returns false on junk or on a
@@ -160,6 +174,77 @@ out:
     return buf;
 }
 
+/* Loaded --native-lib libraries and what each registered. */
+struct native_lib {
+    void *handle;
+    const char *path;
+    char *module_name;
+    NativeSymbol *symbols;
+    uint32_t count;
+};
+
+/* dlopens every --native-lib and registers its symbols with the runtime
+   (which must be initialized). On failure prints why and returns false;
+   what was registered so far is in libs[0..*loaded). */
+static bool
+load_native_libs(const char *const *paths, uint32_t n, struct native_lib *libs,
+                 uint32_t *loaded)
+{
+    uint32_t k;
+
+    *loaded = 0;
+    for (k = 0; k < n; k++) {
+        struct native_lib *l = &libs[k];
+        get_native_lib_fn get;
+
+        memset(l, 0, sizeof(*l));
+        l->path = paths[k];
+        /* RTLD_NOW: an unresolved symbol fails here, not mid-run. */
+        l->handle = dlopen(l->path, RTLD_NOW | RTLD_GLOBAL);
+        if (!l->handle) {
+            fprintf(stderr, "%s: cannot load native lib %s: %s\n", prog,
+                    l->path, dlerror());
+            return false;
+        }
+        *(void **)&get = dlsym(l->handle, "get_native_lib");
+        if (!get) {
+            fprintf(stderr, "%s: native lib %s has no get_native_lib()\n",
+                    prog, l->path);
+            dlclose(l->handle);
+            return false;
+        }
+        l->count = get(&l->module_name, &l->symbols);
+        if (l->count == 0 || !l->module_name || !l->symbols) {
+            fprintf(stderr, "%s: native lib %s exports no native symbols\n",
+                    prog, l->path);
+            dlclose(l->handle);
+            return false;
+        }
+        if (!wasm_runtime_register_natives(l->module_name, l->symbols,
+                                           l->count)) {
+            fprintf(stderr,
+                    "%s: cannot register the %u native symbols of %s "
+                    "(module \"%s\")\n",
+                    prog, l->count, l->path, l->module_name);
+            dlclose(l->handle);
+            return false;
+        }
+        (*loaded)++;
+    }
+    return true;
+}
+
+/* Undoes load_native_libs, last first. Call while the runtime is up. */
+static void
+unload_native_libs(struct native_lib *libs, uint32_t loaded)
+{
+    while (loaded > 0) {
+        struct native_lib *l = &libs[--loaded];
+        wasm_runtime_unregister_natives(l->module_name, l->symbols);
+        dlclose(l->handle);
+    }
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -171,6 +256,10 @@ main(int argc, char *argv[])
     uint32_t dir_count = 0;
     const char *envs[MAX_LIST];
     uint32_t env_count = 0;
+    const char *native_paths[MAX_NATIVE_LIBS];
+    uint32_t native_count = 0;
+    struct native_lib native_libs[MAX_NATIVE_LIBS];
+    uint32_t native_loaded = 0;
     bool verbose = false;
     int i;
 
@@ -242,6 +331,18 @@ main(int argc, char *argv[])
             }
             envs[env_count++] = v;
         }
+        else if ((v = opt_value(a, "--native-lib"))) {
+            if (*v == '\0') {
+                fprintf(stderr, "%s: --native-lib wants a path\n", prog);
+                return 1;
+            }
+            if (native_count == MAX_NATIVE_LIBS) {
+                fprintf(stderr, "%s: too many --native-lib (max %d)\n", prog,
+                        MAX_NATIVE_LIBS);
+                return 1;
+            }
+            native_paths[native_count++] = v;
+        }
         else {
             fprintf(stderr, "%s: unknown option: %s\n", prog, a);
             usage(stderr);
@@ -293,6 +394,12 @@ main(int argc, char *argv[])
         goto out;
     }
 
+    /* Host functions must be registered before the module is loaded:
+       WAMR resolves imports at load time. */
+    if (!load_native_libs(native_paths, native_count, native_libs,
+                          &native_loaded))
+        goto out;
+
     error_buf[0] = '\0';
     module = wasm_runtime_load(wasm_buf, wasm_size, error_buf,
                                sizeof(error_buf));
@@ -337,6 +444,7 @@ out:
         wasm_runtime_deinstantiate(inst);
     if (module)
         wasm_runtime_unload(module);
+    unload_native_libs(native_libs, native_loaded);
     wasm_runtime_destroy();
     free(wasm_buf);
     return status;
