@@ -16,6 +16,9 @@ cd "$ROOT"
 
 step "toolchain"
 need_packages gcc libc6-dev
+# pcre2grep for tests/runtimes.rs (node and java are on the machines
+# already; their tests skip where missing).
+need_packages pcre2-utils
 cargo --version
 
 step "stock WAMR (Fast JIT)"
