@@ -19,10 +19,16 @@
  *   memcpy        a non-emitter calls libc memcpy to do it
  *   window        while the emitter is busy emitting into page 2, a
  *                 timer signal's handler on that same thread writes
- *                 page 0 (trying to ride an open write window)
+ *                 page 2 and then page 0 (trying to ride an open write
+ *                 window: asynchronous signals are held off for the one
+ *                 stepped instruction, so it cannot)
  *   race          for 0.3 s, a rogue thread stores into answer's page in
  *                 a loop while the emitter thread re-emits answer
- * Prints "answer() = N"; the race prints how many rogue stores landed.
+ *   via-hook      a non-emitter asks sigaction() to store the old action
+ *                 into the code page (jitguard's hooks write it, and
+ *                 must not lend them their trust)
+ * Prints "answer() = N"; the race prints how many rogue stores landed;
+ * via-hook prints whether the code bytes changed.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -86,6 +92,9 @@ static void on_alarm(int sig)
 {
     (void)sig;
     if (!rogue_done) {
+        /* First the page the emitter is writing (a write landing inside
+         * its open window would pass unseen), then answer's page. */
+        rogue_store(code + 2 * PAGE, ROGUE);
         rogue_store(code, ROGUE);
         rogue_done = 1;
     }
@@ -152,6 +161,17 @@ int main(int argc, char **argv)
             emit_other_loop((void *)50L);
         it = (struct itimerval){{0, 0}, {0, 0}};
         setitimer(ITIMER_REAL, &it, NULL);
+    } else if (strcmp(s, "via-hook") == 0) {
+        unsigned char before[64];
+        memcpy(before, code + 2 * PAGE, sizeof before);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_alarm;
+        sigaction(SIGUSR1, &sa, NULL);
+        sigaction(SIGUSR1, NULL, (struct sigaction *)(void *)(code + 2 * PAGE));
+        printf("code changed: %s\n",
+               memcmp(before, code + 2 * PAGE, sizeof before) ? "yes" : "no");
+        return 0;
     } else if (strcmp(s, "race") == 0) {
         pthread_t e, r;
         pthread_create(&e, NULL, race_emitter, NULL);

@@ -17,7 +17,7 @@
 //! symbols, so any build of the runtime that has symbols fits. Everything
 //! after `#` is a comment.
 
-use crate::modules::{ModuleTable, Place};
+use crate::modules::{Module, ModuleTable, Place};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
 
@@ -167,7 +167,10 @@ impl Profile {
             let Some(m) = table.by_name(name) else {
                 continue; // not loaded (yet): resolved again after dlopen
             };
-            if let (Some(want), Some(have)) = (self.modules.get(name), &m.build_id) {
+            if let Some(want) = self.modules.get(name) {
+                // A module whose build id cannot be read is not the build
+                // the sites were learned on, as far as anyone can tell.
+                let have = m.build_id.as_deref().unwrap_or("none");
                 if want != have {
                     if stale.insert(name.clone()) {
                         warnings.push(format!(
@@ -180,8 +183,18 @@ impl Profile {
             let a = m.bias.wrapping_add(*off);
             ranges.push((a, a + 1));
         }
+        // A built-in profile's symbols count only in the module(s) that
+        // hold its `detect` functions (the runtime itself), so a native
+        // library cannot borrow a trusted name.
+        let home = |m: &Module| {
+            self.detect.is_empty()
+                || self
+                    .detect
+                    .iter()
+                    .any(|d| m.functions_named(d).next().is_some())
+        };
         for name in &self.symbols {
-            for m in table.modules().iter().filter(|m| !m.is_shared()) {
+            for m in table.modules().iter().filter(|m| !m.is_shared() && home(m)) {
                 ranges.extend(m.functions_named(name));
             }
         }
@@ -306,6 +319,41 @@ mod tests {
         t = ModuleTable::new(vec![std::sync::Arc::new(libc), t.modules()[1].clone()]);
         let (allowed, _) = Profile::parse("symbol memcpy").unwrap().resolve(&t);
         assert!(allowed.is_empty());
+    }
+
+    #[test]
+    fn builtin_symbols_count_only_in_the_detected_module() {
+        let t = sample();
+        let mut lib = (*t.modules()[1]).clone();
+        lib.name = "librogue.so".into();
+        lib.bias = 0x6000_0000_0000;
+        lib.exec = vec![(0x6000_0000_1000, 0x6000_0000_9000)];
+        lib.symbols.retain(|s| s.name == "emit"); // borrows the trusted name
+        let t = ModuleTable::new(vec![
+            t.modules()[0].clone(),
+            t.modules()[1].clone(),
+            std::sync::Arc::new(lib),
+        ]);
+        let p = Profile::parse("detect rogue\nsymbol emit\n").unwrap();
+        let (allowed, _) = p.resolve(&t);
+        assert!(allowed.contains(0x5555_0000_1100), "the runtime's own emit");
+        assert!(
+            !allowed.contains(0x6000_0000_1100),
+            "a library's function of the same name"
+        );
+    }
+
+    #[test]
+    fn a_module_without_a_build_id_does_not_take_learned_sites() {
+        let t = sample();
+        let mut app = (*t.modules()[1]).clone();
+        app.build_id = None;
+        let t = ModuleTable::new(vec![std::sync::Arc::new(app)]);
+        let (allowed, warnings) = Profile::parse("module app build-id abcd\nsite app+0x2010\n")
+            .unwrap()
+            .resolve(&t);
+        assert!(allowed.is_empty());
+        assert_eq!(warnings.len(), 1);
     }
 
     #[test]

@@ -87,7 +87,8 @@ struct Row {
     rules: [Rule; NREGS],
 }
 
-const MAX_REMEMBERED: usize = 8;
+/// Nesting of remember_state (compilers use one or two levels).
+const MAX_REMEMBERED: usize = 4;
 
 /// A byte cursor over module data.
 struct Cursor<'a> {
@@ -111,9 +112,20 @@ impl<'a> Cursor<'a> {
     }
 
     fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
-        let b = self.bytes.get(self.pos..self.pos + N)?.try_into().ok()?;
+        let b = self
+            .bytes
+            .get(self.pos..self.pos.checked_add(N)?)?
+            .try_into()
+            .ok()?;
         self.pos += N;
         Some(b)
+    }
+
+    /// Skips `n` bytes, which must exist (a bad length ends the parse
+    /// rather than wrapping around or running off the data).
+    fn skip(&mut self, n: usize) -> Option<()> {
+        let to = self.pos.checked_add(n)?;
+        (to <= self.bytes.len()).then(|| self.pos = to)
     }
 
     fn u8(&mut self) -> Option<u8> {
@@ -210,7 +222,7 @@ fn parse_cie(mem: &impl Memory, addr: u64) -> Option<Cie<'_>> {
     if len == 0 || len == u32::MAX {
         return None;
     }
-    let end = c.pos + len as usize;
+    let end = c.pos.checked_add(len as usize)?;
     if c.u32()? != 0 {
         return None; // not a CIE
     }
@@ -240,7 +252,7 @@ fn parse_cie(mem: &impl Memory, addr: u64) -> Option<Cie<'_>> {
     let has_aug_data = aug.first() == Some(&b'z');
     if has_aug_data {
         let len = c.uleb()? as usize;
-        let after = c.pos + len;
+        let after = c.pos.checked_add(len)?;
         for &a in &aug[1..] {
             match a {
                 b'R' => fde_enc = c.u8()?,
@@ -255,7 +267,7 @@ fn parse_cie(mem: &impl Memory, addr: u64) -> Option<Cie<'_>> {
                 _ => break,
             }
         }
-        c.pos = after;
+        c.pos = after.min(c.bytes.len());
     }
     if ra_reg >= NREGS || c.pos > end {
         return None;
@@ -295,7 +307,7 @@ fn run(
         let advance = match op >> 6 {
             1 => Some(u64::from(op & 0x3f)),
             2 => {
-                let off = c.uleb()? as i64 * cie.data_align;
+                let off = (c.uleb()? as i64).wrapping_mul(cie.data_align);
                 set(row, u64::from(op & 0x3f), Rule::Offset(off));
                 None
             }
@@ -320,7 +332,7 @@ fn run(
                 0x04 => Some(u64::from(c.u32()?)),
                 0x05 => {
                     let r = c.uleb()?;
-                    let off = c.uleb()? as i64 * cie.data_align;
+                    let off = (c.uleb()? as i64).wrapping_mul(cie.data_align);
                     set(row, r, Rule::Offset(off));
                     None
                 }
@@ -377,42 +389,42 @@ fn run(
                 }
                 0x0f => {
                     let n = c.uleb()? as usize;
-                    c.pos += n;
+                    c.skip(n)?;
                     row.cfa_unknown = true;
                     None
                 }
                 0x10 | 0x16 => {
                     let r = c.uleb()?;
                     let n = c.uleb()? as usize;
-                    c.pos += n;
+                    c.skip(n)?;
                     set(row, r, Rule::Unknown);
                     None
                 }
                 0x11 => {
                     let r = c.uleb()?;
-                    let off = c.sleb()? * cie.data_align;
+                    let off = c.sleb()?.wrapping_mul(cie.data_align);
                     set(row, r, Rule::Offset(off));
                     None
                 }
                 0x12 => {
                     row.cfa_reg = c.uleb()? as usize;
-                    row.cfa_off = c.sleb()? * cie.data_align;
+                    row.cfa_off = c.sleb()?.wrapping_mul(cie.data_align);
                     row.cfa_unknown = false;
                     None
                 }
                 0x13 => {
-                    row.cfa_off = c.sleb()? * cie.data_align;
+                    row.cfa_off = c.sleb()?.wrapping_mul(cie.data_align);
                     None
                 }
                 0x14 => {
                     let r = c.uleb()?;
-                    let off = c.uleb()? as i64 * cie.data_align;
+                    let off = (c.uleb()? as i64).wrapping_mul(cie.data_align);
                     set(row, r, Rule::ValOffset(off));
                     None
                 }
                 0x15 => {
                     let r = c.uleb()?;
-                    let off = c.sleb()? * cie.data_align;
+                    let off = c.sleb()?.wrapping_mul(cie.data_align);
                     set(row, r, Rule::ValOffset(off));
                     None
                 }
@@ -422,7 +434,9 @@ fn run(
                 }
                 0x2f => {
                     let r = c.uleb()?;
-                    let off = -(c.uleb()? as i64) * cie.data_align;
+                    let off = (c.uleb()? as i64)
+                        .wrapping_neg()
+                        .wrapping_mul(cie.data_align);
                     set(row, r, Rule::Offset(off));
                     None
                 }
@@ -430,7 +444,7 @@ fn run(
             },
         };
         if let Some(delta) = advance {
-            loc = loc.wrapping_add(delta * cie.code_align);
+            loc = loc.wrapping_add(delta.wrapping_mul(cie.code_align));
             if loc > pc {
                 return Some(());
             }
@@ -487,7 +501,7 @@ fn row_for(mem: &impl Memory, hdr: u64, pc: u64) -> Option<Row> {
     if len == 0 || len == u32::MAX {
         return None;
     }
-    let end = c.pos + len as usize;
+    let end = c.pos.checked_add(len as usize)?;
     let cie_ptr_at = c.addr();
     let cie_off = c.u32()?;
     let cie = parse_cie(mem, cie_ptr_at.wrapping_sub(u64::from(cie_off)))?;
@@ -498,7 +512,7 @@ fn row_for(mem: &impl Memory, hdr: u64, pc: u64) -> Option<Row> {
     }
     if cie.has_aug_data {
         let n = c.uleb()? as usize;
-        c.pos += n;
+        c.skip(n)?;
     }
     let mut row = Row {
         cfa_reg: RSP,

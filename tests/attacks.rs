@@ -48,7 +48,13 @@ fn enforce(backend: &str, profile: &Path, scenario: &str, name: &str) -> (Run, P
 fn control(scenario: &str) {
     let got = stock(&example("attacks"), &[scenario]);
     assert_eq!(got.code, Some(0), "{scenario}: {}", got.stderr);
-    if scenario == "race" {
+    if scenario == "via-hook" {
+        assert!(
+            got.stdout.contains("code changed: yes"),
+            "control: {}",
+            got.stdout
+        );
+    } else if scenario == "race" {
         let landed: u64 = got
             .stdout
             .lines()
@@ -173,6 +179,13 @@ fn a_rogue_thread_racing_the_emitter_is_refused() {
     // writable by every thread until its reseal (SECURITY.md), so rogue
     // stores can land inside that window; the first one outside is caught.
     refused("race", "callers: race_rogue", "writer rogue_store");
+}
+
+#[test]
+fn jitguards_own_hooks_lend_no_trust() {
+    // sigaction(..., old) with `old` in the code page: the store is made
+    // by jitguard's hook, and jitguard trusts only its REP emulation.
+    refused("via-hook", "do_sigaction", "writer __libc_sigaction");
 }
 
 #[test]

@@ -290,7 +290,7 @@ fn writer_allows(f: &Frame, addr: u64, key: Option<u32>) -> bool {
 /// One report line: what was written, by whom, through which callers.
 fn report(what: &str, f: &Frame, site: &WriteSite, key: Option<u32>) {
     use core::fmt::Write;
-    let mut b = jg::report::StackBuf::<3072>::new();
+    let mut b = jg::report::StackBuf::<1280>::new();
     let page = site.addr & !4095;
     let _ = write!(b, "jitguard: {what} at {:#x} (page {page:#x}", site.addr);
     if let Some(k) = key {

@@ -130,19 +130,35 @@ fn rebuild(c: &mut Chosen) {
             c.source = Source::Builtin(name);
         }
     }
+    publish(c, table);
+}
+
+/// Resolves the chosen profile against `table` and publishes the view.
+fn publish(c: &Chosen, table: ModuleTable) {
     let policy = match &c.profile {
         Some(p) if c.source != Source::Learning => {
             let (allowed, warnings) = p.resolve(&table);
             for w in warnings {
                 crate::log::emit(format_args!("jitguard: {w}"));
             }
-            // jitguard's own handler writes guarded pages (a REP string
-            // write it completes; under mprotect, another thread's reseal
-            // can revoke a page mid-copy and fault it): always trusted.
-            let own = table
-                .find(rebuild as *const () as usize as u64)
-                .map_or(&[][..], |m| &m.exec[..]);
-            WriterPolicy::Profile(allowed.including(own))
+            // jitguard's own REP emulation writes guarded pages (under
+            // mprotect another thread's reseal can revoke a page mid-copy
+            // and fault it): that one routine is trusted, nothing else of
+            // jitguard's (its hooks write through program pointers).
+            let own: Vec<(u64, u64)> = table
+                .find(publish as *const () as usize as u64)
+                .map(|m| {
+                    m.symbols
+                        .iter()
+                        .filter(|s| s.name.contains("try_rep_string"))
+                        .map(|s| {
+                            let lo = s.start.wrapping_add(m.bias);
+                            (lo, lo + s.size.max(1))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            WriterPolicy::Profile(allowed.including(&own))
         }
         _ => WriterPolicy::AllowAll,
     };
@@ -272,10 +288,16 @@ struct Mem<'a>(&'a ModuleTable);
 
 impl Memory for Mem<'_> {
     fn data(&self, addr: u64) -> Option<&[u8]> {
-        let (_, hi) = self.0.data_range(addr)?;
+        let (lo, hi) = self.0.data_range(addr)?;
+        // A module unloaded behind jitguard's back (libc's own dlclose of
+        // a dependency or a gconv module) leaves a stale entry: check the
+        // segment is still mapped before reading it directly.
+        if !(sys::readable(lo) && sys::readable(addr)) {
+            return None;
+        }
         // SAFETY: [addr, hi) lies inside a readable file-backed segment of
-        // a loaded module, from its program headers; modules unloaded by
-        // dlclose are dropped from the view before they are unmapped.
+        // a loaded module, from its program headers, mapped a moment ago;
+        // dlclose through the hook drops a module from the view first.
         Some(unsafe { core::slice::from_raw_parts(addr as *const u8, (hi - addr) as usize) })
     }
 
@@ -444,7 +466,6 @@ pub fn notice_if_unauthenticated() {
 /// first, so the handler never reads a module's tables after they are
 /// unmapped; the view is rebuilt from what is still loaded afterwards.
 pub fn before_dlclose(handle: *mut c_void) {
-    let Some(v) = view() else { return };
     let mut lm: *mut c_void = core::ptr::null_mut();
     // SAFETY: RTLD_DI_LINKMAP stores the handle's link_map pointer.
     if unsafe { libc::dlinfo(handle, libc::RTLD_DI_LINKMAP, (&raw mut lm).cast()) } != 0
@@ -455,6 +476,7 @@ pub fn before_dlclose(handle: *mut c_void) {
     // SAFETY: struct link_map starts with l_addr (the load bias).
     let bias = unsafe { lm.cast::<u64>().read() };
     let c = CHOSEN.lock();
+    let Some(v) = view() else { return };
     let modules: Vec<Arc<Module>> = v
         .table
         .modules()
@@ -462,10 +484,6 @@ pub fn before_dlclose(handle: *mut c_void) {
         .filter(|m| m.bias != bias || m.bias == 0)
         .cloned()
         .collect();
-    let view = Box::into_raw(Box::new(View {
-        table: ModuleTable::new(modules),
-        policy: v.policy.clone(),
-        source: c.source.clone(),
-    }));
-    VIEW.store(view, Release);
+    // Re-resolved, so the closed module's ranges stop being trusted too.
+    publish(&c, ModuleTable::new(modules));
 }
