@@ -16,12 +16,13 @@
  *   benign        emit, run, re-emit from two threads (the learn run)
  *   other-thread  a second thread stores over answer's immediate
  *   same-thread   a non-emitter function of the emitting thread does
+ *   after-longjmp a trusted emitter leaves by longjmp; then a non-emitter
+ *                 writes the page it had open (nothing may stay open)
  *   memcpy        a non-emitter calls libc memcpy to do it
  *   window        while the emitter is busy emitting into page 2, a
  *                 timer signal's handler on that same thread writes
- *                 page 2 and then page 0 (trying to ride an open write
- *                 window: asynchronous signals are held off for the one
- *                 stepped instruction, so it cannot)
+ *                 page 2 (trying to ride an open write window), and
+ *                 reports whether the store landed
  *   race          for 0.3 s, a rogue thread stores into answer's page in
  *                 a loop while the emitter thread re-emits answer
  *   via-hook      a non-emitter asks sigaction() to store the old action
@@ -32,6 +33,7 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -56,6 +58,18 @@ __attribute__((noinline)) static void emit_function(unsigned char *at, int value
     memcpy(body + 1, &value, 4);
     copy(at, body, sizeof body);
     ((volatile unsigned char *)at)[6] = 0xCC;
+}
+
+/* A trusted emitter that leaves by longjmp (as an error path may). */
+static jmp_buf escape;
+
+__attribute__((noinline)) static void emit_then_escape(unsigned char *at, int value)
+{
+    unsigned char body[6] = {0xB8, 0, 0, 0, 0, 0xC3};
+    memcpy(body + 1, &value, 4);
+    copy(at, body, sizeof body);
+    ((volatile unsigned char *)at)[6] = 0xCC;
+    longjmp(escape, 1);
 }
 
 /* Rogue writers: none of them is an emitter. */
@@ -86,16 +100,16 @@ static void *rogue_thread(void *arg)
     return NULL;
 }
 
-static volatile sig_atomic_t rogue_done;
+static volatile sig_atomic_t rogue_done, window_landed;
 
 static void on_alarm(int sig)
 {
     (void)sig;
     if (!rogue_done) {
-        /* First the page the emitter is writing (a write landing inside
-         * its open window would pass unseen), then answer's page. */
+        /* The page the emitter is writing: a store landing inside its
+         * open window would pass unseen. */
         rogue_store(code + 2 * PAGE, ROGUE);
-        rogue_store(code, ROGUE);
+        window_landed = *(volatile uint32_t *)(code + 2 * PAGE + 1) == ROGUE;
         rogue_done = 1;
     }
 }
@@ -141,11 +155,17 @@ int main(int argc, char **argv)
         pthread_create(&t, NULL, emit_other_loop, (void *)200L);
         emit_other_loop((void *)200L);
         pthread_join(t, NULL);
+        if (!setjmp(escape))
+            emit_then_escape(code, 42);
         emit_function(code, 42);
     } else if (strcmp(s, "other-thread") == 0) {
         pthread_t t;
         pthread_create(&t, NULL, rogue_thread, NULL);
         pthread_join(t, NULL);
+    } else if (strcmp(s, "after-longjmp") == 0) {
+        if (!setjmp(escape))
+            emit_then_escape(code, 42);
+        rogue_store(code, ROGUE);
     } else if (strcmp(s, "same-thread") == 0) {
         rogue_store(code, ROGUE);
     } else if (strcmp(s, "memcpy") == 0) {
@@ -161,6 +181,8 @@ int main(int argc, char **argv)
             emit_other_loop((void *)50L);
         it = (struct itimerval){{0, 0}, {0, 0}};
         setitimer(ITIMER_REAL, &it, NULL);
+        printf("open-page write landed: %d\n", (int)window_landed);
+        return 0;
     } else if (strcmp(s, "via-hook") == 0) {
         unsigned char before[64];
         memcpy(before, code + 2 * PAGE, sizeof before);

@@ -22,6 +22,7 @@ ENVIRONMENT (read by libjitguard.so; `run` sets them from its options):
     JITGUARD_POLICY    hashed | single                       (default hashed)
     JITGUARD_BACKEND   auto | pkey | mprotect                (default auto)
     JITGUARD_PROFILE   path of the writer profile
+    JITGUARD_WINDOW    call | insn                           (default call)
     JITGUARD_STATS     path of the JSON stats file written at exit (%p = pid)
     JITGUARD_LOG       off | error | warn | info | debug | trace (default warn)
     JITGUARD_LIB       path of libjitguard.so for `run` and `check`
@@ -41,6 +42,8 @@ OPTIONS:
     --backend BACKEND    auto | pkey | mprotect
     --stats PATH         write a JSON stats file at exit (%p = pid)
     --profile PATH       writer profile
+    --window WINDOW      call (a trusted writer's pages stay open until it
+                         returns) | insn (one instruction)
     --log LEVEL          off | error | warn | info | debug | trace
     --lib PATH           libjitguard.so to preload
     -h, --help           this message
@@ -161,6 +164,7 @@ const OPTIONS: &[(&str, &str, &[&str])] = &[
     ("--backend", vars::BACKEND, &["auto", "pkey", "mprotect"]),
     ("--stats", vars::STATS, &[]),
     ("--profile", vars::PROFILE, &[]),
+    ("--window", vars::WINDOW, &["call", "insn"]),
     (
         "--log",
         vars::LOG,

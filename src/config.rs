@@ -40,6 +40,26 @@ pub enum Backend {
     Mprotect,
 }
 
+/// How long an opened page stays open for a trusted writer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Window {
+    /// Until the trusted writer function returns (its return address is
+    /// redirected through jitguard's reseal trampoline). Writers no
+    /// profile trusts always get `Insn`.
+    Call,
+    /// One instruction (trap-flag step).
+    Insn,
+}
+
+impl Window {
+    pub fn name(self) -> &'static str {
+        match self {
+            Window::Call => "call",
+            Window::Insn => "insn",
+        }
+    }
+}
+
 /// Log verbosity of the library's own stderr messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
@@ -57,6 +77,7 @@ pub struct Config {
     pub mode: Mode,
     pub policy: Policy,
     pub backend: Backend,
+    pub window: Window,
     pub profile: Option<String>,
     pub stats: Option<String>,
     pub log: LogLevel,
@@ -68,6 +89,7 @@ impl Default for Config {
             mode: Mode::Enforce,
             policy: Policy::Hashed,
             backend: Backend::Auto,
+            window: Window::Call,
             profile: None,
             stats: None,
             log: LogLevel::Warn,
@@ -91,10 +113,11 @@ pub mod vars {
     pub const POLICY: &str = "JITGUARD_POLICY";
     pub const BACKEND: &str = "JITGUARD_BACKEND";
     pub const PROFILE: &str = "JITGUARD_PROFILE";
+    pub const WINDOW: &str = "JITGUARD_WINDOW";
     pub const STATS: &str = "JITGUARD_STATS";
     pub const LOG: &str = "JITGUARD_LOG";
     /// Every variable the library reads.
-    pub const ALL: [&str; 6] = [MODE, POLICY, BACKEND, PROFILE, STATS, LOG];
+    pub const ALL: [&str; 7] = [MODE, POLICY, BACKEND, WINDOW, PROFILE, STATS, LOG];
 }
 
 /// An enumerated variable: its name, accepted spellings and their values.
@@ -155,6 +178,13 @@ const BACKEND: Choice<Backend> = Choice {
     default_name: "auto",
 };
 
+const WINDOW: Choice<Window> = Choice {
+    var: vars::WINDOW,
+    options: &[("call", Window::Call), ("insn", Window::Insn)],
+    default: Window::Call,
+    default_name: "call",
+};
+
 const LOG: Choice<LogLevel> = Choice {
     var: vars::LOG,
     options: &[
@@ -186,6 +216,7 @@ impl Config {
             mode: MODE.parse(mode_raw.as_deref(), &mut warnings),
             policy: POLICY.parse(policy_raw.as_deref(), &mut warnings),
             backend: BACKEND.parse(backend_raw.as_deref(), &mut warnings),
+            window: WINDOW.parse(get(vars::WINDOW).as_deref(), &mut warnings),
             profile: get(vars::PROFILE),
             stats: get(vars::STATS),
             log: LOG.parse(log_raw.as_deref(), &mut warnings),

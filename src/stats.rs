@@ -47,6 +47,11 @@ pub struct Stats {
     /// Writes from a shared routine whose caller could not be found (never
     /// trusted by a profile, never learned).
     pub unnamed_writers: u64,
+    /// Windows that lasted one trusted writer call (the rest of `opens`
+    /// lasted one instruction).
+    pub call_windows: u64,
+    /// The window length in force: `call` or `insn`.
+    pub window: String,
 }
 
 fn escape(s: &str) -> String {
@@ -72,6 +77,7 @@ impl Stats {
             ("policy", &self.policy),
             ("backend", &self.backend),
             ("writer_profile", &self.writer_profile),
+            ("window", &self.window),
         ];
         let ints = [
             ("pid", self.pid as u64),
@@ -91,6 +97,7 @@ impl Stats {
             ("handler_ns", self.handler_ns),
             ("exposed_pages_sum", self.exposed_pages_sum),
             ("unnamed_writers", self.unnamed_writers),
+            ("call_windows", self.call_windows),
         ];
         let mut out = String::from("{");
         let mut first = true;
@@ -135,6 +142,8 @@ impl Stats {
             handler_ns: int("handler_ns"),
             exposed_pages_sum: int("exposed_pages_sum"),
             unnamed_writers: int("unnamed_writers"),
+            call_windows: int("call_windows"),
+            window: Self::text_field(json, "window").unwrap_or_default(),
         })
     }
 

@@ -48,7 +48,13 @@ fn enforce(backend: &str, profile: &Path, scenario: &str, name: &str) -> (Run, P
 fn control(scenario: &str) {
     let got = stock(&example("attacks"), &[scenario]);
     assert_eq!(got.code, Some(0), "{scenario}: {}", got.stderr);
-    if scenario == "via-hook" {
+    if scenario == "window" {
+        assert!(
+            got.stdout.contains("open-page write landed: 1"),
+            "control: {}",
+            got.stdout
+        );
+    } else if scenario == "via-hook" {
         assert!(
             got.stdout.contains("code changed: yes"),
             "control: {}",
@@ -158,6 +164,11 @@ fn a_rogue_write_from_another_thread_is_refused() {
 #[test]
 fn a_rogue_write_from_a_non_emitter_in_the_emitting_thread_is_refused() {
     refused("same-thread", "callers: main", "writer rogue_store");
+}
+
+#[test]
+fn a_writer_left_by_longjmp_leaves_nothing_open() {
+    refused("after-longjmp", "callers: main", "writer rogue_store");
 }
 
 #[test]

@@ -67,6 +67,11 @@ struct Window {
     /// blocked for the stepped instruction, so no other handler ever runs
     /// inside an open window, and restored at the reseal.
     saved_mask: u64,
+    /// A call window (0: an instruction window): the stack slot whose
+    /// return address now points at the reseal trampoline, and the return
+    /// address it held.
+    call_slot: u64,
+    call_ret: u64,
 }
 
 impl Window {
@@ -77,7 +82,13 @@ impl Window {
         n: 0,
         pages: [0; MAX_OPEN_PAGES],
         saved_mask: 0,
+        call_slot: 0,
+        call_ret: 0,
     };
+
+    fn is_call(&self) -> bool {
+        self.active && self.call_slot != 0
+    }
 }
 
 thread_local! {
@@ -144,7 +155,7 @@ pub extern "C" fn on_trap(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
         let w = WINDOW.with(Cell::get);
         // SAFETY: kernel-provided siginfo.
         let code = unsafe { (*info).si_code };
-        if !(w.active && code == TRAP_TRACE) {
+        if !(w.active && !w.is_call() && code == TRAP_TRACE) {
             return false;
         }
         reseal(&w, &Frame(ctx as *mut libc::ucontext_t), ctx);
@@ -179,7 +190,10 @@ fn close_window_before_chaining(ctx: *mut c_void) {
         return;
     }
     let w = WINDOW.with(Cell::get);
-    if w.active {
+    // A call window stays: the program's handler interrupts the trusted
+    // writer, which goes on writing after it returns (pkey: the kernel
+    // runs the handler with jitguard's keys disabled anyway).
+    if w.active && !w.is_call() {
         reseal(&w, &Frame(ctx as *mut libc::ucontext_t), ctx);
         WINDOW.with(|c| c.set(Window::CLOSED));
     }
@@ -218,6 +232,7 @@ fn handle_segv(info: *mut siginfo_t, ctx: *mut c_void) -> bool {
     };
     let g = globals();
     let f = Frame(ctx as *mut libc::ucontext_t);
+    close_stale_call_window(&f, ctx);
     match (g.backend, &g.keys) {
         (Backend::Pkey, Some(keys)) if code == SEGV_PKUERR && keys.owns(pkey) => {
             pkey_fault(&f, ctx, addr, pkey)
@@ -230,22 +245,32 @@ fn handle_segv(info: *mut siginfo_t, ctx: *mut c_void) -> bool {
     }
 }
 
-/// Consults the writer policy. `false` means the write is refused and the
-/// process will die by SIGSEGV when the handler returns.
-fn writer_allows(f: &Frame, addr: u64, key: Option<u32>) -> bool {
+/// What the writer policy said, and where a call window could end.
+struct Verdict {
+    allowed: bool,
+    /// The trusted writer's return-address slot and its value, when this
+    /// write may open a call window.
+    call: Option<(u64, u64)>,
+}
+
+/// Consults the writer policy. `allowed: false` means the write is refused
+/// and the process will die by SIGSEGV when the handler returns.
+fn writer_allows(f: &Frame, addr: u64, key: Option<u32>) -> Verdict {
     let g = globals();
     state::bump(&COUNTERS.write_faults);
     let mut frames = [0u64; writers::MAX_FRAMES];
     frames[0] = f.rip();
     let view = writers::view();
+    let mut decider_regs = None;
     // The walk out of shared routines is only needed when a profile judges
     // the writer or learn mode records it.
-    let decider = match view {
+    let (decider, index) = match view {
         Some(v) if g.config.mode == Mode::Learn || v.policy != WriterPolicy::AllowAll => {
-            let (_, d) = writers::walk(v, writers::regs_from(f.gregs()), &mut frames, true);
-            d.map(|i| frames[i])
+            let regs = writers::regs_from(f.gregs());
+            let (_, d) = writers::walk(v, regs, &mut frames, true, &mut decider_regs);
+            (d.map(|i| frames[i]), d)
         }
-        _ => Some(frames[0]),
+        _ => (Some(frames[0]), Some(0)),
     };
     let site = WriteSite {
         ip: frames[0],
@@ -265,7 +290,7 @@ fn writer_allows(f: &Frame, addr: u64, key: Option<u32>) -> bool {
         site.tid
     );
     let policy = view.map_or(&WriterPolicy::AllowAll, |v| &v.policy);
-    match policy.decide(&site, g.config.mode) {
+    let allowed = match policy.decide(&site, g.config.mode) {
         Decision::Open => true,
         Decision::OpenLearned => {
             if let Some(d) = decider {
@@ -276,7 +301,10 @@ fn writer_allows(f: &Frame, addr: u64, key: Option<u32>) -> bool {
         Decision::OpenAudited => {
             state::bump(&COUNTERS.audited);
             report("audited write", f, &site, key);
-            true
+            return Verdict {
+                allowed: true,
+                call: None,
+            };
         }
         Decision::Deny => {
             state::bump(&COUNTERS.denials);
@@ -284,7 +312,23 @@ fn writer_allows(f: &Frame, addr: u64, key: Option<u32>) -> bool {
             signals::die_by_segv_on_return();
             false
         }
-    }
+    };
+    // Only a writer a profile trusts gets a window longer than one
+    // instruction: its own call, ended by its return.
+    let call = match (view, decider_regs) {
+        (Some(v), Some(r))
+            if allowed
+                && !WINDOW.with(Cell::get).is_call()
+                && g.config.mode != Mode::Learn
+                && g.config.window == jg::config::Window::Call
+                && v.policy != WriterPolicy::AllowAll =>
+        {
+            let (r, first) = writers::outermost_trusted(v, r, index == Some(0));
+            writers::return_slot(v, &r, first)
+        }
+        _ => None,
+    };
+    Verdict { allowed, call }
 }
 
 /// One report line: what was written, by whom, through which callers.
@@ -300,7 +344,13 @@ fn report(what: &str, f: &Frame, site: &WriteSite, key: Option<u32>) {
     match writers::view() {
         Some(v) => {
             let mut frames = [0u64; writers::MAX_FRAMES];
-            let (n, _) = writers::walk(v, writers::regs_from(f.gregs()), &mut frames, false);
+            let (n, _) = writers::walk(
+                v,
+                writers::regs_from(f.gregs()),
+                &mut frames,
+                false,
+                &mut None,
+            );
             let _ = write!(b, ": writer {}", v.table.place(frames[0]));
             if n > 1 {
                 let _ = write!(b, "; callers:");
@@ -340,15 +390,22 @@ fn pkey_fault(f: &Frame, ctx: *mut c_void, addr: u64, pkey: u32) -> bool {
     // has access disabled on our keys: seal it now, reads allowed. Keys
     // this thread's open window holds stay open.
     let w = WINDOW.with(Cell::get);
-    let open_keys = if w.active { w.keys } else { 0 };
-    let base = frame_pkru.sealed(KeySet(g.key_set.0 & !open_keys));
     let is_write = f.reg(libc::REG_ERR) & PF_WRITE != 0;
+    // A read fault comes from a context running with the kernel's PKRU: a
+    // signal handler (or an unsealed thread). A call window's keys belong
+    // to the writer it interrupted, not to that handler.
+    let open_keys = match (w.active, w.is_call(), is_write) {
+        (true, false, _) | (true, true, true) => w.keys,
+        _ => 0,
+    };
+    let base = frame_pkru.sealed(KeySet(g.key_set.0 & !open_keys));
     if !is_write {
         state::bump(&COUNTERS.seal_fixups);
         pkru::frame_set(ctx, base);
         return true;
     }
-    if !writer_allows(f, addr, Some(pkey)) {
+    let verdict = writer_allows(f, addr, Some(pkey));
+    if !verdict.allowed {
         return true;
     }
     let page = addr & !4095;
@@ -375,7 +432,7 @@ fn pkey_fault(f: &Frame, ctx: *mut c_void, addr: u64, pkey: u32) -> bool {
         };
         state::add(&COUNTERS.exposed_pages_sum, exposed);
     }
-    open(f, page, key);
+    open_for(f, &verdict, page, key);
     pkru::frame_set(ctx, base.opened(KeySet::single(key)));
     true
 }
@@ -403,7 +460,8 @@ fn mprotect_fault(f: &Frame, addr: u64) -> bool {
     if err & PF_WRITE == 0 {
         return false;
     }
-    if !writer_allows(f, addr, None) {
+    let verdict = writer_allows(f, addr, None);
+    if !verdict.allowed {
         return true;
     }
     if try_rep_string(f, addr) {
@@ -418,11 +476,169 @@ fn mprotect_fault(f: &Frame, addr: u64) -> bool {
     } else {
         libc::PROT_READ | libc::PROT_WRITE
     };
+    let w = WINDOW.with(Cell::get);
+    if w.is_call() && w.n == MAX_OPEN_PAGES && !w.pages.contains(&page) {
+        // A call window that has opened many pages: seal those first, so
+        // the window's record stays complete.
+        seal_pages(&w.pages[..w.n]);
+        let mut emptied = w;
+        emptied.n = 0;
+        WINDOW.with(|c| c.set(emptied));
+    }
     if sys::mprotect(page, 4096, prot).is_err() {
         return false;
     }
-    open(f, page, 0);
+    open_for(f, &verdict, page, 0);
     true
+}
+
+fn seal_pages(pages: &[u64]) {
+    for &page in pages {
+        let _ = sys::mprotect(page, 4096, guard::sealed_prot(region_prot(page)));
+    }
+}
+
+/// Opens `page` for this write: into the thread's call window if one is
+/// open, as a new call window if the trusted writer's return can end it,
+/// else for one instruction.
+fn open_for(f: &Frame, verdict: &Verdict, page: u64, key: u32) {
+    let w = WINDOW.with(Cell::get);
+    if w.is_call() {
+        let mut w = w;
+        w.keys |= 1 << key;
+        if !w.pages[..w.n].contains(&page) && w.n < MAX_OPEN_PAGES {
+            w.pages[w.n] = page;
+            w.n += 1;
+            state::bump(&COUNTERS.pages_opened);
+        }
+        WINDOW.with(|c| c.set(w));
+        return;
+    }
+    match verdict.call {
+        Some((slot, ret)) if !w.active => {
+            let mut w = Window {
+                active: true,
+                keys: 1 << key,
+                call_slot: slot,
+                call_ret: ret,
+                saved_mask: f.sigmask(),
+                ..Window::CLOSED
+            };
+            if globals().backend != Backend::Pkey {
+                // Pages opened in the page table are open to every handler
+                // that would run on this thread: hold asynchronous signals
+                // until the writer returns (under pkey the kernel runs
+                // handlers with jitguard's keys disabled anyway).
+                f.set_sigmask(w.saved_mask | !SYNC_SIGNALS);
+            }
+            w.pages[0] = page;
+            w.n = 1;
+            WINDOW.with(|c| c.set(w));
+            // SAFETY: `slot` is the writer's return-address slot on this
+            // thread's stack, just read back holding `ret`; the thread is
+            // stopped in this handler, and the trampoline restores `ret`.
+            unsafe { (slot as *mut u64).write(crate::trampoline::address()) };
+            state::bump(&COUNTERS.opens);
+            state::bump(&COUNTERS.call_windows);
+            if crate::log::enabled(jg::config::LogLevel::Trace) {
+                if let Some(v) = writers::view() {
+                    crate::log!(
+                        Trace,
+                        "call window: page {page:#x}, ends at return to {} (slot {slot:#x})",
+                        v.table.place(ret)
+                    );
+                }
+            }
+            state::bump(&COUNTERS.pages_opened);
+        }
+        _ => open(f, page, key),
+    }
+}
+
+/// Ends this thread's call window when its writer returns (called by the
+/// trampoline, outside any handler): seals what it opened and gives the
+/// return address back.
+pub fn end_call_window() -> u64 {
+    let w = WINDOW.with(Cell::get);
+    WINDOW.with(|c| c.set(Window::CLOSED));
+    if !w.is_call() {
+        crate::log::emit(format_args!(
+            "jitguard: internal error: reseal trampoline reached with no call window"
+        ));
+        // SAFETY: no return address to go back to; abort is always sound.
+        unsafe { libc::abort() };
+    }
+    match globals().backend {
+        Backend::Pkey => pkru::write(pkru::read().sealed(globals().key_set)),
+        _ => {
+            seal_pages(&w.pages[..w.n]);
+            state::add(&COUNTERS.exposed_pages_sum, w.n as u64);
+            sys::set_sigmask_word(w.saved_mask);
+        }
+    }
+    state::bump(&COUNTERS.reseals);
+    w.call_ret
+}
+
+/// Closes this thread's call window from ordinary code (a longjmp is
+/// about to leave the writer, or has left it): seals what it opened and
+/// gives the writer's frame its return address back if it still runs.
+pub fn close_call_window_now() {
+    let w = WINDOW.with(Cell::get);
+    if !w.is_call() {
+        return;
+    }
+    WINDOW.with(|c| c.set(Window::CLOSED));
+    match globals().backend {
+        Backend::Pkey => pkru::write(pkru::read().sealed(globals().key_set)),
+        _ => {
+            seal_pages(&w.pages[..w.n]);
+            sys::set_sigmask_word(w.saved_mask);
+        }
+    }
+    if sys::read_u64(w.call_slot) == Some(crate::trampoline::address()) {
+        // SAFETY: the slot is in this thread's stack and readable; a live
+        // frame gets its return address back, a dead one is unused stack.
+        unsafe { (w.call_slot as *mut u64).write(w.call_ret) };
+    }
+    state::bump(&COUNTERS.reseals);
+}
+
+/// A call window whose writer left without returning (a longjmp past it)
+/// is closed at the thread's next fault from a shallower stack frame.
+fn close_stale_call_window(f: &Frame, ctx: *mut c_void) {
+    let w = WINDOW.with(Cell::get);
+    if !w.is_call() {
+        return;
+    }
+    let sp = f.reg(libc::REG_RSP) as u64;
+    if !(sp > w.call_slot && sp - w.call_slot < 1 << 30) {
+        return;
+    }
+    crate::log!(
+        Debug,
+        "stale call window (slot {:#x}, sp {sp:#x}, ip {:#x}) closed",
+        w.call_slot,
+        f.rip()
+    );
+    match globals().backend {
+        Backend::Pkey => {
+            if let Some(p) = pkru::frame_get(ctx) {
+                pkru::frame_set(ctx, p.sealed(globals().key_set));
+            }
+        }
+        _ => {
+            seal_pages(&w.pages[..w.n]);
+            f.set_sigmask(w.saved_mask);
+        }
+    }
+    if sys::read_u64(w.call_slot) == Some(crate::trampoline::address()) {
+        // SAFETY: the slot is in this thread's stack and was readable; if
+        // the frame is still live this gives it its return address back.
+        unsafe { (w.call_slot as *mut u64).write(w.call_ret) };
+    }
+    WINDOW.with(|c| c.set(Window::CLOSED));
+    state::bump(&COUNTERS.reseals);
 }
 
 /// Records the page in this thread's window and arms the trap flag.
@@ -452,7 +668,10 @@ fn open(f: &Frame, page: u64, key: u32) {
 /// go. Returns false when the instruction is not one, or cannot be done
 /// here (the caller then steps it like any other store).
 fn try_rep_string(f: &Frame, fault_addr: u64) -> bool {
-    if WINDOW.with(Cell::get).active {
+    // Inside an instruction window (a straddling store's second page) the
+    // step completes it; inside a call window the copy is done here too.
+    let w = WINDOW.with(Cell::get);
+    if w.active && !w.is_call() {
         return false;
     }
     let rip = f.rip();

@@ -290,6 +290,45 @@ hook! {
     }
 }
 
+// Leaving a trusted writer by longjmp would skip the reseal trampoline:
+// the call window is closed first (if the jump lands inside the writer, its
+// next write just opens a new one).
+hook! {
+    unsafe fn longjmp(env: *mut c_void, val: c_int) => jg_longjmp {
+        if ready() {
+            crate::handler::close_call_window_now();
+        }
+        redhook::real!(longjmp)(env, val)
+    }
+}
+
+hook! {
+    unsafe fn _longjmp(env: *mut c_void, val: c_int) => jg_underscore_longjmp {
+        if ready() {
+            crate::handler::close_call_window_now();
+        }
+        redhook::real!(_longjmp)(env, val)
+    }
+}
+
+hook! {
+    unsafe fn siglongjmp(env: *mut c_void, val: c_int) => jg_siglongjmp {
+        if ready() {
+            crate::handler::close_call_window_now();
+        }
+        redhook::real!(siglongjmp)(env, val)
+    }
+}
+
+hook! {
+    unsafe fn __longjmp_chk(env: *mut c_void, val: c_int) => jg_longjmp_chk {
+        if ready() {
+            crate::handler::close_call_window_now();
+        }
+        redhook::real!(__longjmp_chk)(env, val)
+    }
+}
+
 hook! {
     unsafe fn dlopen(file: *const libc::c_char, mode: c_int) -> *mut c_void => jg_dlopen {
         let h = redhook::real!(dlopen)(file, mode);

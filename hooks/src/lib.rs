@@ -21,6 +21,7 @@ mod signals;
 mod state;
 mod stats_file;
 mod sys;
+mod trampoline;
 mod writers;
 
 use core::sync::atomic::Ordering;

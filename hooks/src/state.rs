@@ -63,6 +63,8 @@ pub struct Counters {
     pub pages_opened: AtomicU64,
     /// Writes from shared routines whose caller could not be found.
     pub unnamed_writers: AtomicU64,
+    /// Windows that lasted one trusted writer call.
+    pub call_windows: AtomicU64,
     /// Pages given each code key (pkey backend), for the exposure figure.
     pub pages_by_key: [AtomicU64; 16],
 }
@@ -82,6 +84,7 @@ pub static COUNTERS: Counters = Counters {
     exposed_pages_sum: AtomicU64::new(0),
     pages_opened: AtomicU64::new(0),
     unnamed_writers: AtomicU64::new(0),
+    call_windows: AtomicU64::new(0),
     pages_by_key: [const { AtomicU64::new(0) }; 16],
 };
 

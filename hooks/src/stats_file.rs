@@ -25,6 +25,7 @@ pub fn reset_for_child() {
         &COUNTERS.exposed_pages_sum,
         &COUNTERS.pages_opened,
         &COUNTERS.unnamed_writers,
+        &COUNTERS.call_windows,
     ] {
         c.store(0, Ordering::Relaxed);
     }
@@ -79,6 +80,8 @@ pub fn collect() -> Stats {
         handler_ns: get(&COUNTERS.handler_ns),
         exposed_pages_sum: get(&COUNTERS.exposed_pages_sum),
         unnamed_writers: get(&COUNTERS.unnamed_writers),
+        call_windows: get(&COUNTERS.call_windows),
+        window: g.config.window.name().into(),
     }
 }
 

@@ -146,6 +146,17 @@ pub fn set_sigmask(new: &libc::sigset_t) -> libc::sigset_t {
     }
 }
 
+/// Sets the calling thread's signal mask from its first 64 bits (the
+/// kernel's sigset).
+pub fn set_sigmask_word(word: u64) {
+    // SAFETY: a zeroed sigset_t is valid; its first 8 bytes are the
+    // kernel's mask word.
+    let mut set: libc::sigset_t = unsafe { core::mem::zeroed() };
+    // SAFETY: sigset_t is at least 8 bytes.
+    unsafe { (&raw mut set).cast::<u64>().write_unaligned(word) };
+    set_sigmask(&set);
+}
+
 /// Copies `buf.len()` bytes from `addr` in this process, failing with
 /// EFAULT instead of faulting: a process_vm_readv from ourselves
 /// (async-signal-safe; mincore cannot tell PROT_NONE).

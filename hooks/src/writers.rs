@@ -349,6 +349,7 @@ pub fn walk(
     regs: Regs,
     frames: &mut [u64; MAX_FRAMES],
     until_decider: bool,
+    decider_regs: &mut Option<Regs>,
 ) -> (usize, Option<usize>) {
     let mem = Mem(&view.table);
     let mut regs = regs;
@@ -361,6 +362,7 @@ pub fn walk(
         let module = view.table.find(ip);
         if decider.is_none() && !module.is_some_and(Module::is_shared) {
             decider = Some(n - 1);
+            *decider_regs = Some(regs);
             if until_decider {
                 break;
             }
@@ -377,6 +379,75 @@ pub fn walk(
         }
     }
     (n, decider)
+}
+
+/// The outermost of the trusted frames from `regs` up: a trusted writer
+/// called by another trusted function (WAMR's `alloc_hmu` under
+/// `gc_alloc_vo`) is one writer, and its window lasts the outer call.
+/// Returns the frame and whether it is still the interrupted one.
+pub fn outermost_trusted(view: &View, regs: Regs, first: bool) -> (Regs, bool) {
+    let WriterPolicy::Profile(allowed) = &view.policy else {
+        return (regs, first);
+    };
+    let mem = Mem(&view.table);
+    let (mut regs, mut first) = (regs, first);
+    for _ in 0..MAX_FRAMES {
+        let Some(hdr) = view.table.find(regs.ip()).and_then(|m| m.eh_frame_hdr) else {
+            break;
+        };
+        let Some(caller) = unwind::step(&mem, hdr, &regs, first) else {
+            break;
+        };
+        // A return address names the call inside the caller: the caller is
+        // trusted if that call site is.
+        if view.table.in_shared(caller.ip()) || !allowed.contains(caller.ip()) {
+            break;
+        }
+        (regs, first) = (caller, false);
+    }
+    (regs, first)
+}
+
+/// Where the function of frame `regs` will return: the stack slot holding
+/// its return address, and that address. `first` marks the interrupted
+/// frame itself. None when its tables cannot say, or the slot does not
+/// hold what they say (then no call window: the write gets one step).
+pub fn return_slot(view: &View, regs: &Regs, first: bool) -> Option<(u64, u64)> {
+    let hdr = view.table.find(regs.ip())?.eh_frame_hdr?;
+    let caller = unwind::step(&Mem(&view.table), hdr, regs, first)?;
+    let slot = caller.get(unwind::RSP)?.checked_sub(8)?;
+    let ret = caller.ip();
+    if sys::read_u64(slot)? != ret || !follows_a_call(view, ret) {
+        crate::log!(
+            Debug,
+            "no call window: slot {slot:#x} holds {:#x}, not a return address",
+            sys::read_u64(slot).unwrap_or(0)
+        );
+        return None;
+    }
+    Some((slot, ret))
+}
+
+/// Whether the code just before `ret` is a call instruction, as it is for
+/// every real return address (`call rel32`, or `call` through a register
+/// or memory operand): a check that the slot the tables named is one.
+fn follows_a_call(view: &View, ret: u64) -> bool {
+    let Some(m) = view.table.find(ret) else {
+        return false;
+    };
+    // The 7 bytes before `ret` must lie in the same executable segment.
+    if !m.exec.iter().any(|&(lo, hi)| lo + 7 <= ret && ret <= hi) {
+        return false;
+    }
+    let mut b = [0u8; 7];
+    // SAFETY: [ret-7, ret) is inside an executable (hence readable) segment
+    // of a loaded module; its mapping was probed by `Mem::data` users and
+    // the module is in the current view.
+    unsafe { core::ptr::copy_nonoverlapping((ret - 7) as *const u8, b.as_mut_ptr(), 7) };
+    // b[7 - k] is the byte k before ret.
+    let at = |k: usize| b[7 - k];
+    let indirect = |k: usize| at(k) == 0xff && (at(k - 1) >> 3) & 7 == 2;
+    at(5) == 0xe8 || indirect(2) || indirect(3) || indirect(6) || indirect(7)
 }
 
 /// Learn mode: the deciding frames seen, with a writer inside a shared

@@ -116,6 +116,7 @@ pub fn guarded(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         "JITGUARD_STATS",
         "JITGUARD_LOG",
         "JITGUARD_PROFILE",
+        "JITGUARD_WINDOW",
     ] {
         c.env_remove(k);
     }

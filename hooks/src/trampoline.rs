@@ -1,0 +1,104 @@
+//! The reseal trampoline that ends a call window.
+//!
+//! When a trusted writer function opens a page, its return address is
+//! replaced by this trampoline's (handler.rs, `open_for`). Its `ret` lands
+//! here; `end_call_window` seals the window and hands back the real return
+//! address, which the trampoline returns to.
+//!
+//! Every general register but rbx/rbp/rsp/r12-r15 (which the Rust code
+//! preserves by the ABI) and xmm0-15 are saved and restored, not only the
+//! return-value registers: GCC's interprocedural register allocation
+//! (-fipa-ra, on at -O2) lets a caller keep values in caller-saved
+//! registers across a call to a same-unit function it knows leaves them
+//! alone (WAMR's allocator does this), so the trampoline must be invisible.
+//! The stack is 16-byte aligned on arrival (the ABI holds after every
+//! `ret`): 8 + 9 pushes + 256 keeps the call below aligned.
+
+core::arch::global_asm!(
+    ".pushsection .text.jitguard_reseal_trampoline,\"ax\",@progbits",
+    ".p2align 4",
+    ".globl jitguard_reseal_trampoline",
+    ".hidden jitguard_reseal_trampoline",
+    ".type jitguard_reseal_trampoline,@function",
+    "jitguard_reseal_trampoline:",
+    // Room for the real return address, then every register a caller
+    // might keep live across the call (see the module comment).
+    "sub rsp, 8",
+    "push rax",
+    "push rcx",
+    "push rdx",
+    "push rsi",
+    "push rdi",
+    "push r8",
+    "push r9",
+    "push r10",
+    "push r11",
+    "sub rsp, 256",
+    "movdqu [rsp + 0], xmm0",
+    "movdqu [rsp + 16], xmm1",
+    "movdqu [rsp + 32], xmm2",
+    "movdqu [rsp + 48], xmm3",
+    "movdqu [rsp + 64], xmm4",
+    "movdqu [rsp + 80], xmm5",
+    "movdqu [rsp + 96], xmm6",
+    "movdqu [rsp + 112], xmm7",
+    "movdqu [rsp + 128], xmm8",
+    "movdqu [rsp + 144], xmm9",
+    "movdqu [rsp + 160], xmm10",
+    "movdqu [rsp + 176], xmm11",
+    "movdqu [rsp + 192], xmm12",
+    "movdqu [rsp + 208], xmm13",
+    "movdqu [rsp + 224], xmm14",
+    "movdqu [rsp + 240], xmm15",
+    "mov rdi, rax",
+    "call {end}",
+    "mov [rsp + 256 + 72], rax",
+    "movdqu xmm0, [rsp + 0]",
+    "movdqu xmm1, [rsp + 16]",
+    "movdqu xmm2, [rsp + 32]",
+    "movdqu xmm3, [rsp + 48]",
+    "movdqu xmm4, [rsp + 64]",
+    "movdqu xmm5, [rsp + 80]",
+    "movdqu xmm6, [rsp + 96]",
+    "movdqu xmm7, [rsp + 112]",
+    "movdqu xmm8, [rsp + 128]",
+    "movdqu xmm9, [rsp + 144]",
+    "movdqu xmm10, [rsp + 160]",
+    "movdqu xmm11, [rsp + 176]",
+    "movdqu xmm12, [rsp + 192]",
+    "movdqu xmm13, [rsp + 208]",
+    "movdqu xmm14, [rsp + 224]",
+    "movdqu xmm15, [rsp + 240]",
+    "add rsp, 256",
+    "pop r11",
+    "pop r10",
+    "pop r9",
+    "pop r8",
+    "pop rdi",
+    "pop rsi",
+    "pop rdx",
+    "pop rcx",
+    "pop rax",
+    "ret",
+    ".size jitguard_reseal_trampoline, . - jitguard_reseal_trampoline",
+    ".popsection",
+    end = sym window_return,
+);
+
+extern "C" {
+    fn jitguard_reseal_trampoline();
+}
+
+/// Where a call window's writer is made to return.
+pub fn address() -> u64 {
+    jitguard_reseal_trampoline as *const () as usize as u64
+}
+
+extern "C" fn window_return(rax: u64) -> u64 {
+    // The writer's caller sees errno as the writer left it.
+    let saved = crate::sys::errno();
+    let ret = crate::handler::end_call_window();
+    crate::log!(Trace, "call window ends: return {rax:#x} to {ret:#x}");
+    crate::sys::set_errno(saved);
+    ret
+}
