@@ -101,6 +101,32 @@ pub fn standard_configs(has_pku: bool) -> (Vec<BenchConfig>, Vec<String>) {
     (configs, skipped)
 }
 
+/// Each jitguard configuration once per window length: `NAME` with call
+/// windows, `NAME-insn` with one-instruction windows (stock stays one).
+pub fn with_windows(configs: Vec<BenchConfig>, windows: &[String]) -> Vec<BenchConfig> {
+    let mut out = Vec::new();
+    for c in configs {
+        let Some(env) = &c.env else {
+            out.push(c);
+            continue;
+        };
+        for w in windows {
+            let mut env = env.clone();
+            env.push(("JITGUARD_WINDOW".to_string(), w.clone()));
+            let name = if w == "call" {
+                c.name.clone()
+            } else {
+                format!("{}-{w}", c.name)
+            };
+            out.push(BenchConfig {
+                name,
+                env: Some(env),
+            });
+        }
+    }
+    out
+}
+
 /// The measurements of one run of one workload under one configuration.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Sample {
@@ -243,12 +269,20 @@ pub fn to_json(cells: &[Cell], meta: &[(&str, String)]) -> String {
 /// A Markdown table: one row per workload and configuration.
 pub fn to_markdown(cells: &[Cell]) -> String {
     let mut out = String::from(
-        "| workload | config | median s | spread s | × stock | write faults | opens | handler ms | exposure pages/open |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| workload | config | median s | spread s | × stock | write faults | opens | handler ms | µs/fault | faults/KiB written | exposure pages/open |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for c in cells {
+        // Written KiB: the code pages written at least once (4 KiB each).
+        let per = |x: f64, n: u64| {
+            if n == 0 {
+                "–".to_string()
+            } else {
+                format!("{:.1}", x / n as f64)
+            }
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {:.3} | {:.3}–{:.3} | {:.2} | {} | {} | {:.1} | {} |",
+            "| {} | {} | {:.3} | {:.3}–{:.3} | {:.2} | {} | {} | {:.1} | {} | {} | {} |",
             c.workload,
             c.config,
             c.median_s,
@@ -258,6 +292,8 @@ pub fn to_markdown(cells: &[Cell]) -> String {
             c.write_faults,
             c.opens,
             c.handler_ms,
+            per(c.handler_ms * 1000.0, c.write_faults),
+            per(c.write_faults as f64, c.pages * 4),
             if c.config == "stock" {
                 "–".to_string()
             } else {
@@ -410,6 +446,18 @@ fn xml(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn window_variants_double_only_the_guarded_configs() {
+        let (configs, _) = standard_configs(false);
+        let both = with_windows(configs, &["call".to_string(), "insn".to_string()]);
+        let names: Vec<&str> = both.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["stock", "mprotect", "mprotect-insn"]);
+        let insn = both[2].env.as_ref().unwrap();
+        assert!(insn.contains(&("JITGUARD_WINDOW".to_string(), "insn".to_string())));
+        assert!(both[0].env.is_none());
+    }
+
     use super::*;
 
     fn sample(s: f64, faults: u64) -> Sample {

@@ -15,6 +15,7 @@ jitguard bench: stock WAMR vs WAMR under jitguard, side by side
 USAGE:
     jitguard bench [--reps N] [--kinds K,K] [--workloads W,W] [--out DIR]
                    [--iwasm PATH] [--manifest PATH] [--lib PATH]
+                   [--windows call,insn]
 
 Runs each workload of the manifest (default: workloads/manifest.tsv, kinds
 kernel,big,compile) under: stock; jitguard pkey backend with the hashed
@@ -25,6 +26,10 @@ machine affects every configuration alike. Reports, per workload and
 configuration: median wall time and spread, ratio to stock, write faults,
 windows opened, time in jitguard's handlers and the exposure (pages the
 faulting thread could write per open window).
+
+--windows call,insn runs every jitguard configuration once per window
+length (`NAME` with call windows, `NAME-insn` with one-instruction
+windows); the default is call only.
 
 Writes DIR/results.csv, results.json, table.md and chart.svg (default DIR:
 target/bench).
@@ -38,6 +43,7 @@ pub struct BenchArgs {
     pub iwasm: PathBuf,
     pub manifest: PathBuf,
     pub lib: PathBuf,
+    pub windows: Vec<String>,
 }
 
 fn repo_root() -> PathBuf {
@@ -58,6 +64,7 @@ pub fn parse(args: &[String], lib: PathBuf) -> Result<Option<BenchArgs>, String>
         iwasm: root.join("target/wamr/iwasm"),
         manifest: root.join("workloads/manifest.tsv"),
         lib,
+        windows: vec!["call".into()],
     };
     let mut i = 0;
     while i < args.len() {
@@ -81,6 +88,12 @@ pub fn parse(args: &[String], lib: PathBuf) -> Result<Option<BenchArgs>, String>
             "--iwasm" => b.iwasm = v.into(),
             "--manifest" => b.manifest = v.into(),
             "--lib" => b.lib = v.into(),
+            "--windows" => {
+                b.windows = v.split(',').map(String::from).collect();
+                if let Some(bad) = b.windows.iter().find(|w| *w != "call" && *w != "insn") {
+                    return Err(format!("--windows: {bad:?} is not call or insn"));
+                }
+            }
             _ => return Err(format!("bench: unknown option {a:?}")),
         }
         i += 2;
@@ -167,6 +180,7 @@ pub fn run(b: BenchArgs) -> Result<(), String> {
     let has_pku =
         jitguard::cli::cpu_flag(&cpuinfo, "pku") && jitguard::cli::cpu_flag(&cpuinfo, "ospke");
     let (configs, skipped) = bench::standard_configs(has_pku);
+    let configs = bench::with_windows(configs, &b.windows);
     for s in &skipped {
         eprintln!("bench: skipping {s}");
     }
