@@ -6,10 +6,11 @@
 use std::fmt::Write as _;
 
 /// One line of workloads/manifest.tsv.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WorkloadSpec {
     pub name: String,
-    /// kernel, big, compile or negative.
+    /// kernel, big, compile or negative (micro: a native program, see
+    /// `memcpy_micro`).
     pub kind: String,
     pub args: Vec<String>,
     pub expected_exit: i32,
@@ -99,6 +100,17 @@ pub fn standard_configs(has_pku: bool) -> (Vec<BenchConfig>, Vec<String>) {
     }
     configs.push(mk("mprotect", &[("JITGUARD_BACKEND", "mprotect")]));
     (configs, skipped)
+}
+
+/// The native memcpy micro-benchmark (workloads/micro/memcpy_bench.c),
+/// which the runner compiles and runs without iwasm.
+pub fn memcpy_micro() -> WorkloadSpec {
+    WorkloadSpec {
+        name: "memcpy_bench".into(),
+        kind: "micro".into(),
+        description: "libc memcpy throughput on ordinary memory (native)".into(),
+        ..WorkloadSpec::default()
+    }
 }
 
 /// Each jitguard configuration once per window length: `NAME` with call
@@ -293,7 +305,13 @@ pub fn to_markdown(cells: &[Cell]) -> String {
             c.opens,
             c.handler_ms,
             per(c.handler_ms * 1000.0, c.write_faults),
-            per(c.write_faults as f64, c.pages * 4),
+            // Only the hashed policy counts distinct written pages (each
+            // gets its own key once); elsewhere `pages` counts openings.
+            if c.config.starts_with("hashed") {
+                per(c.write_faults as f64, c.pages * 4)
+            } else {
+                "–".to_string()
+            },
             if c.config == "stock" {
                 "–".to_string()
             } else {

@@ -18,7 +18,9 @@ USAGE:
                    [--windows call,insn]
 
 Runs each workload of the manifest (default: workloads/manifest.tsv, kinds
-kernel,big,compile) under: stock; jitguard pkey backend with the hashed
+kernel,big,compile), and the native `memcpy_bench` (kind micro: libc memcpy
+on ordinary memory, to show the library costs nothing outside JIT code),
+under: stock; jitguard pkey backend with the hashed
 policy (the paper's scheme); pkey with one key (V8's scheme); and the
 mprotect backend (the page-table method). Configurations this CPU cannot
 run are listed as skipped. Runs are interleaved so that drift in the
@@ -58,7 +60,12 @@ pub fn parse(args: &[String], lib: PathBuf) -> Result<Option<BenchArgs>, String>
     let root = repo_root();
     let mut b = BenchArgs {
         reps: 5,
-        kinds: vec!["kernel".into(), "big".into(), "compile".into()],
+        kinds: vec![
+            "kernel".into(),
+            "big".into(),
+            "compile".into(),
+            "micro".into(),
+        ],
         only: Vec::new(),
         out: root.join("target/bench"),
         iwasm: root.join("target/wamr/iwasm"),
@@ -111,8 +118,14 @@ fn run_once(
     module: &Path,
     stats: &Path,
 ) -> Result<Sample, String> {
-    let mut c = Command::new(&b.iwasm);
-    c.args(w.iwasm_args(&module.to_string_lossy()));
+    // A `micro` workload is a native program run as is (module = its path).
+    let mut c = if w.kind == "micro" {
+        Command::new(module)
+    } else {
+        let mut c = Command::new(&b.iwasm);
+        c.args(w.iwasm_args(&module.to_string_lossy()));
+        c
+    };
     c.stdout(Stdio::null()).stderr(Stdio::piped());
     c.env_remove("LD_PRELOAD");
     for k in jitguard::config::vars::ALL {
@@ -128,7 +141,7 @@ fn run_once(
     let t = Instant::now();
     let out = c
         .output()
-        .map_err(|e| format!("cannot run {}: {e}", b.iwasm.display()))?;
+        .map_err(|e| format!("cannot run {} for {}: {e}", b.iwasm.display(), w.name))?;
     let seconds = t.elapsed().as_secs_f64();
     if out.status.code() != Some(w.expected_exit) {
         return Err(format!(
@@ -159,10 +172,39 @@ fn run_once(
     Ok(s)
 }
 
+/// Compiles workloads/micro/NAME.c into the output directory (host cc).
+fn build_micro(b: &BenchArgs, w: &WorkloadSpec) -> Result<PathBuf, String> {
+    let root = b
+        .manifest
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
+    let src = root.join(format!("workloads/micro/{}.c", w.name));
+    let out = b.out.join(&w.name);
+    let fresh = match (out.metadata(), src.metadata()) {
+        (Ok(o), Ok(s)) => o.modified().ok() >= s.modified().ok(),
+        _ => false,
+    };
+    if !fresh {
+        let st = Command::new("cc")
+            .args(["-O2", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .status()
+            .map_err(|e| format!("cc for {}: {e}", w.name))?;
+        if !st.success() {
+            return Err(format!("compiling {} failed", src.display()));
+        }
+    }
+    Ok(out)
+}
+
 pub fn run(b: BenchArgs) -> Result<(), String> {
     let text = std::fs::read_to_string(&b.manifest)
         .map_err(|e| format!("{}: {e}", b.manifest.display()))?;
-    let workloads: Vec<WorkloadSpec> = bench::parse_manifest(&text)
+    let mut all = bench::parse_manifest(&text);
+    all.push(bench::memcpy_micro());
+    let workloads: Vec<WorkloadSpec> = all
         .into_iter()
         .filter(|w| b.kinds.contains(&w.kind))
         .filter(|w| b.only.is_empty() || b.only.contains(&w.name))
@@ -192,7 +234,11 @@ pub fn run(b: BenchArgs) -> Result<(), String> {
     let mut done = 0;
     for rep in 0..b.reps {
         for (wi, w) in workloads.iter().enumerate() {
-            let module = module_dir.join(format!("{}.wasm", w.name));
+            let module = if w.kind == "micro" {
+                build_micro(&b, w)?
+            } else {
+                module_dir.join(format!("{}.wasm", w.name))
+            };
             for k in 0..configs.len() {
                 // Rotate the order every repetition.
                 let ci = (k + rep + wi) % configs.len();
