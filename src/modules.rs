@@ -26,6 +26,9 @@ pub struct Module {
     pub eh_frame_hdr: Option<u64>,
     /// Function symbols at link-time addresses, sorted.
     pub symbols: Vec<Symbol>,
+    /// Loaded before jitguard started (the program and its DT_NEEDED
+    /// libraries): never unloaded, so its data needs no liveness check.
+    pub permanent: bool,
 }
 
 impl Module {
@@ -133,6 +136,11 @@ impl ModuleTable {
         Self::lookup(&self.data, addr).map(|r| (r.0, r.1))
     }
 
+    /// The readable module range holding `addr`, and its module.
+    pub fn data_module(&self, addr: u64) -> Option<(u64, u64, &Module)> {
+        Self::lookup(&self.data, addr).map(|r| (r.0, r.1, &*self.modules[r.2]))
+    }
+
     /// The position-independent name of `addr`.
     pub fn place(&self, addr: u64) -> Place<'_> {
         match self.find(addr) {
@@ -180,6 +188,7 @@ pub(crate) mod tests {
             exec: vec![(0x5555_0000_1000, 0x5555_0000_9000)],
             data: vec![(0x5555_0000_0000, 0x5555_0000_a000)],
             eh_frame_hdr: None,
+            permanent: true,
             symbols: vec![
                 Symbol {
                     start: 0x1100,

@@ -213,7 +213,12 @@ fn loaded_modules(known: &[Arc<Module>]) -> Vec<Arc<Module>> {
             .find(|m| m.bias == bias && m.path == name_or_exe(&name))
         {
             Some(m) => m.clone(),
-            None => Arc::new(describe(&name, bias, &segs)),
+            None => Arc::new(Module {
+                // The first view's modules (the program and what it loaded
+                // before jitguard started) stay loaded for good.
+                permanent: acc.known.is_empty(),
+                ..describe(&name, bias, &segs)
+            }),
         };
         acc.out.push(m);
         0
@@ -288,11 +293,12 @@ struct Mem<'a>(&'a ModuleTable);
 
 impl Memory for Mem<'_> {
     fn data(&self, addr: u64) -> Option<&[u8]> {
-        let (lo, hi) = self.0.data_range(addr)?;
-        // A module unloaded behind jitguard's back (libc's own dlclose of
-        // a dependency or a gconv module) leaves a stale entry: check the
-        // segment is still mapped before reading it directly.
-        if !(sys::readable(lo) && sys::readable(addr)) {
+        let (lo, hi, m) = self.0.data_module(addr)?;
+        // A module dlopened later and unloaded behind jitguard's back
+        // (libc's own dlclose of a dependency or a gconv module) leaves a
+        // stale entry: check the segment is still mapped before reading it
+        // directly. Modules there at start-up are never unloaded.
+        if !m.permanent && !(sys::readable(lo) && sys::readable(addr)) {
             return None;
         }
         // SAFETY: [addr, hi) lies inside a readable file-backed segment of
