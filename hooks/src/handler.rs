@@ -422,9 +422,10 @@ fn pkey_fault(f: &Frame, ctx: *mut c_void, addr: u64, pkey: u32) -> bool {
     if try_rep_string(f, addr) {
         return true;
     }
-    if !WINDOW.with(Cell::get).active {
+    let w = WINDOW.with(Cell::get);
+    if !w.active || (w.is_call() && w.keys & (1 << key) == 0) {
         // Exposure: the pages this thread can write while the window is
-        // open, i.e. every page under the opened key.
+        // open, i.e. every page under each key the window opens.
         let exposed = if keys.reserve_key() == key {
             state::GUARDED_PAGES.load(Relaxed)
         } else {
