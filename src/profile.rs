@@ -7,6 +7,10 @@
 //! module iwasm build-id 5f0c...      # identity: offsets hold for this build only
 //! site iwasm+0x4a1f3                 # gc_alloc_vo+0x53 via libc.so.6
 //! symbol jit_codegen_gen_native      # any instruction of a function so named
+//! prefix _ZN9Assembler               # ... or of any function whose name starts so
+//! suffix 4emitER10CodeBuffer         # ... or ends so (a method over many classes)
+//! function libpcre2-8.so.0+0x20da9   # the whole function there (by its FDE),
+//!                                    # for modules without symbols
 //! detect jit_compiler_compile        # built-ins: applies when a module has it
 //! ```
 //!
@@ -29,7 +33,15 @@ pub struct Profile {
     pub modules: BTreeMap<String, String>,
     /// (module, offset) -> comment (symbol, route), for the reader.
     pub sites: BTreeMap<(String, u64), String>,
+    /// (module, offset): the whole function containing it, found through
+    /// the module's unwind tables (for stripped modules).
+    pub functions: BTreeSet<(String, u64)>,
     pub symbols: BTreeSet<String>,
+    /// Name prefixes: every function whose symbol starts with one (a C++
+    /// class's methods, such as an assembler's one-per-instruction emitters).
+    pub prefixes: BTreeSet<String>,
+    /// Name suffixes: one method of many classes (C2's `Node::emit`s).
+    pub suffixes: BTreeSet<String>,
     /// Built-in profiles: functions whose presence selects the profile.
     pub detect: BTreeSet<String>,
 }
@@ -64,26 +76,36 @@ impl Profile {
                 ["module", name, "build-id", id] => {
                     p.modules.insert(name.to_string(), id.to_string());
                 }
-                ["site", place] => {
+                [kind @ ("site" | "function"), place] => {
                     let (module, off) = place
                         .rsplit_once('+')
-                        .ok_or_else(|| err(format!("site `{place}` is not module+0xOFFSET")))?;
+                        .ok_or_else(|| err(format!("{kind} `{place}` is not module+0xOFFSET")))?;
                     let off = off
                         .strip_prefix("0x")
                         .and_then(|h| u64::from_str_radix(h, 16).ok())
                         .ok_or_else(|| err(format!("bad offset in `{place}`")))?;
-                    p.sites
-                        .insert((module.to_string(), off), comment.to_string());
+                    if kind == "site" {
+                        p.sites
+                            .insert((module.to_string(), off), comment.to_string());
+                    } else {
+                        p.functions.insert((module.to_string(), off));
+                    }
                 }
                 ["symbol", name] => {
                     p.symbols.insert(name.to_string());
+                }
+                ["prefix", name] => {
+                    p.prefixes.insert(name.to_string());
+                }
+                ["suffix", name] => {
+                    p.suffixes.insert(name.to_string());
                 }
                 ["detect", name] => {
                     p.detect.insert(name.to_string());
                 }
                 _ => {
                     return Err(err(format!(
-                        "expected `module NAME build-id ID`, `site MODULE+0xOFF`, `symbol NAME` or `detect NAME`, found `{}`",
+                        "expected `module NAME build-id ID`, `site MODULE+0xOFF`, `symbol NAME`, `prefix NAME`, `suffix NAME` or `detect NAME`, found `{}`",
                         body.trim()
                     )))
                 }
@@ -93,7 +115,11 @@ impl Profile {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.sites.is_empty() && self.symbols.is_empty()
+        self.sites.is_empty()
+            && self.functions.is_empty()
+            && self.symbols.is_empty()
+            && self.prefixes.is_empty()
+            && self.suffixes.is_empty()
     }
 
     /// Adds `other`'s entries (a later learn run widening a profile).
@@ -102,7 +128,10 @@ impl Profile {
         for (k, v) in other.sites {
             self.sites.entry(k).or_insert(v);
         }
+        self.functions.extend(other.functions);
         self.symbols.extend(other.symbols);
+        self.prefixes.extend(other.prefixes);
+        self.suffixes.extend(other.suffixes);
         self.detect.extend(other.detect);
     }
 
@@ -141,6 +170,15 @@ impl Profile {
         for name in &self.symbols {
             let _ = writeln!(s, "symbol {name}");
         }
+        for name in &self.prefixes {
+            let _ = writeln!(s, "prefix {name}");
+        }
+        for name in &self.suffixes {
+            let _ = writeln!(s, "suffix {name}");
+        }
+        for (m, off) in &self.functions {
+            let _ = writeln!(s, "function {m}+{off:#x}");
+        }
         for ((m, off), comment) in &self.sites {
             let place = format!("{m}+{off:#x}");
             if comment.is_empty() {
@@ -159,6 +197,32 @@ impl Profile {
 
     /// The allowed run-time address ranges under the loaded modules, and a
     /// warning for each module whose build differs from the profile's.
+    /// `function` entries are widened to their function by `function_at`
+    /// (the caller reads the module's unwind tables).
+    pub fn resolve_with(
+        &self,
+        table: &ModuleTable,
+        function_at: impl Fn(&Module, u64) -> Option<(u64, u64)>,
+    ) -> (Allowed, Vec<String>) {
+        let (allowed, warnings) = self.resolve(table);
+        let mut extra = vec![];
+        for (name, off) in &self.functions {
+            let Some(m) = table.by_name(name) else {
+                continue;
+            };
+            if self.modules.get(name).map(String::as_str)
+                != Some(m.build_id.as_deref().unwrap_or("none"))
+            {
+                continue; // offsets of another (or an unknown) build
+            }
+            if let Some(r) = function_at(m, m.bias.wrapping_add(*off)) {
+                extra.push(r);
+            }
+        }
+        (allowed.including(&extra), warnings)
+    }
+
+    /// As `resolve_with`, without `function` entries.
     pub fn resolve(&self, table: &ModuleTable) -> (Allowed, Vec<String>) {
         let mut ranges = vec![];
         let mut warnings = vec![];
@@ -193,9 +257,19 @@ impl Profile {
                     .iter()
                     .any(|d| m.functions_named(d).next().is_some())
         };
-        for name in &self.symbols {
-            for m in table.modules().iter().filter(|m| !m.is_shared() && home(m)) {
+        for m in table.modules().iter().filter(|m| !m.is_shared() && home(m)) {
+            for name in &self.symbols {
                 ranges.extend(m.functions_named(name));
+            }
+            if !(self.prefixes.is_empty() && self.suffixes.is_empty()) {
+                for s in &m.symbols {
+                    if self.prefixes.iter().any(|p| s.name.starts_with(p.as_str()))
+                        || self.suffixes.iter().any(|x| s.name.ends_with(x.as_str()))
+                    {
+                        let lo = s.start.wrapping_add(m.bias);
+                        ranges.push((lo, lo + s.size.max(1)));
+                    }
+                }
             }
         }
         (Allowed::new(ranges), warnings)
@@ -341,6 +415,37 @@ mod tests {
             !allowed.contains(0x6000_0000_1100),
             "a library's function of the same name"
         );
+    }
+
+    #[test]
+    fn function_entries_widen_to_the_function_of_the_same_build() {
+        let t = sample();
+        let p = Profile::parse("module app build-id abcd\nfunction app+0x2010\n").unwrap();
+        assert_eq!(Profile::parse(&p.render()).unwrap(), p);
+        let (allowed, _) = p.resolve_with(&t, |_, a| Some((a - 0x10, a + 0x70)));
+        assert!(allowed.contains(0x5555_0000_2000) && allowed.contains(0x5555_0000_207f));
+        let other = Profile::parse("module app build-id ffff\nfunction app+0x2010\n").unwrap();
+        assert!(other.resolve_with(&t, |_, a| Some((a, a + 1))).0.is_empty());
+        let unbound = Profile::parse("function app+0x2010\n").unwrap();
+        assert!(
+            unbound
+                .resolve_with(&t, |_, a| Some((a, a + 1)))
+                .0
+                .is_empty(),
+            "needs a build id"
+        );
+    }
+
+    #[test]
+    fn prefixes_trust_every_function_so_named() {
+        let t = sample();
+        let p = Profile::parse("prefix em\nsuffix gue\n").unwrap();
+        assert_eq!(Profile::parse(&p.render()).unwrap(), p);
+        let (allowed, _) = p.resolve(&t);
+        assert!(allowed.contains(0x5555_0000_1100), "emit");
+        assert!(allowed.contains(0x5555_0000_2000), "rogue, by its suffix");
+        let (allowed, _) = Profile::parse("prefix em").unwrap().resolve(&t);
+        assert!(!allowed.contains(0x5555_0000_2000), "rogue");
     }
 
     #[test]

@@ -492,6 +492,24 @@ fn find_fde(mem: &impl Memory, hdr: u64, pc: u64) -> Option<u64> {
     Some(entry(lo.checked_sub(1)?).1)
 }
 
+/// The extent [start, end) of the function whose FDE covers `pc`: how a
+/// profile names a whole function of a module that has no symbols.
+pub fn function_range(mem: &impl Memory, hdr: u64, pc: u64) -> Option<(u64, u64)> {
+    let fde_addr = find_fde(mem, hdr, pc)?;
+    let mut c = Cursor::at(mem, fde_addr)?;
+    let len = c.u32()?;
+    if len == 0 || len == u32::MAX {
+        return None;
+    }
+    let cie_ptr_at = c.addr();
+    let cie_off = c.u32()?;
+    let cie = parse_cie(mem, cie_ptr_at.wrapping_sub(u64::from(cie_off)))?;
+    let start = c.pointer(cie.fde_enc, 0)?;
+    let range = c.pointer(cie.fde_enc & 0x0f, 0)?;
+    let end = start.checked_add(range)?;
+    (start <= pc && pc < end).then_some((start, end))
+}
+
 /// The row of the call-frame table for `pc`, from the `.eh_frame_hdr` at
 /// `hdr`.
 fn row_for(mem: &impl Memory, hdr: u64, pc: u64) -> Option<Row> {
@@ -704,6 +722,13 @@ mod tests {
         // Past the ret, another path of the body: the remembered rule.
         let after = step(&img, hdr, &Regs::new(0x10f1, 0x100, sp - 8), true).unwrap();
         assert_eq!((after.ip(), after.get(RSP)), (0xaaaa, Some(sp + 8)));
+    }
+
+    #[test]
+    fn a_function_is_named_by_its_fde() {
+        let (img, hdr) = synthetic();
+        assert_eq!(function_range(&img, hdr, 0x1050), Some((0x1000, 0x1100)));
+        assert_eq!(function_range(&img, hdr, 0x1100), None);
     }
 
     #[test]

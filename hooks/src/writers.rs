@@ -137,7 +137,9 @@ fn rebuild(c: &mut Chosen) {
 fn publish(c: &Chosen, table: ModuleTable) {
     let policy = match &c.profile {
         Some(p) if c.source != Source::Learning => {
-            let (allowed, warnings) = p.resolve(&table);
+            let (allowed, warnings) = p.resolve_with(&table, |m, addr| {
+                unwind::function_range(&Mem(&table), m.eh_frame_hdr?, addr)
+            });
             for w in warnings {
                 crate::log::emit(format_args!("jitguard: {w}"));
             }
