@@ -21,19 +21,105 @@ impl ReadAt for [u8] {
     }
 }
 
-/// A function symbol, at its link-time virtual address.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A function symbol, at its link-time virtual address; its name lives
+/// in the table's one string (no allocation per symbol: a browser-sized
+/// binary has about 80,000 of them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Symbol {
     pub start: u64,
     pub size: u64,
-    pub name: String,
+    name_at: u32,
+    name_len: u32,
+}
+
+/// Function symbols sorted by address, one per address.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SymbolTable {
+    syms: Vec<Symbol>,
+    names: String,
+}
+
+impl SymbolTable {
+    /// A table from (start, size, name) triples, in any order.
+    pub fn from_list<'a>(list: impl IntoIterator<Item = (u64, u64, &'a str)>) -> SymbolTable {
+        let mut t = SymbolTable::default();
+        for (start, size, name) in list {
+            t.push(start, size, name);
+        }
+        t.finish();
+        t
+    }
+
+    fn push(&mut self, start: u64, size: u64, name: &str) {
+        let (Ok(name_at), Ok(name_len)) =
+            (u32::try_from(self.names.len()), u32::try_from(name.len()))
+        else {
+            return;
+        };
+        self.names.push_str(name);
+        self.syms.push(Symbol {
+            start,
+            size,
+            name_at,
+            name_len,
+        });
+    }
+
+    /// Sorts by address, keeping the largest symbol at each address.
+    fn finish(&mut self) {
+        self.syms
+            .sort_unstable_by(|a, b| a.start.cmp(&b.start).then(b.size.cmp(&a.size)));
+        self.syms.dedup_by_key(|s| s.start);
+    }
+
+    pub fn len(&self) -> usize {
+        self.syms.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.syms.is_empty()
+    }
+
+    pub fn name(&self, s: &Symbol) -> &str {
+        let at = s.name_at as usize;
+        self.names.get(at..at + s.name_len as usize).unwrap_or("")
+    }
+
+    /// Every symbol as (start, size, name).
+    pub fn iter(&self) -> impl Iterator<Item = (u64, u64, &str)> + '_ {
+        self.syms.iter().map(|s| (s.start, s.size, self.name(s)))
+    }
+
+    /// The symbol covering `addr` (a link-time address) and the offset
+    /// into it. A symbol of size 0 covers only its first byte.
+    pub fn at(&self, addr: u64) -> Option<(&str, u64)> {
+        let i = self
+            .syms
+            .partition_point(|s| s.start <= addr)
+            .checked_sub(1)?;
+        let s = &self.syms[i];
+        let off = addr - s.start;
+        (off < s.size.max(1)).then(|| (self.name(s), off))
+    }
+
+    /// Keeps the symbols `keep` accepts.
+    pub fn retain(&mut self, keep: impl Fn(u64, u64, &str) -> bool) {
+        let names = &self.names;
+        self.syms.retain(|s| {
+            let at = s.name_at as usize;
+            keep(
+                s.start,
+                s.size,
+                names.get(at..at + s.name_len as usize).unwrap_or(""),
+            )
+        });
+    }
 }
 
 /// What jitguard takes from one ELF file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ElfInfo {
-    /// Function symbols sorted by address, one per address.
-    pub symbols: Vec<Symbol>,
+    pub symbols: SymbolTable,
     /// The GNU build id in hex, the module's identity across runs.
     pub build_id: Option<String>,
 }
@@ -107,9 +193,7 @@ pub fn parse(file: &(impl ReadAt + ?Sized)) -> Option<ElfInfo> {
             _ => {}
         }
     }
-    info.symbols
-        .sort_by(|a, b| a.start.cmp(&b.start).then(b.size.cmp(&a.size)));
-    info.symbols.dedup_by_key(|s| s.start);
+    info.symbols.finish();
     Some(info)
 }
 
@@ -117,7 +201,7 @@ fn read_symbols(
     file: &(impl ReadAt + ?Sized),
     syms: &Section,
     strs: &Section,
-    out: &mut Vec<Symbol>,
+    out: &mut SymbolTable,
 ) {
     if syms.size > MAX_TABLE || strs.size > MAX_TABLE {
         return;
@@ -146,11 +230,7 @@ fn read_symbols(
             continue;
         };
         if !name.is_empty() {
-            out.push(Symbol {
-                start,
-                size,
-                name: name.to_string(),
-            });
+            out.push(start, size, name);
         }
     }
 }
@@ -218,17 +298,6 @@ pub fn segments(file: &(impl ReadAt + ?Sized)) -> Option<Vec<Segment>> {
         .collect()
 }
 
-/// The symbol covering `addr` (a link-time address) and the offset into
-/// it. A symbol of size 0 covers only its first byte.
-pub fn symbol_at(symbols: &[Symbol], addr: u64) -> Option<(&Symbol, u64)> {
-    let i = symbols
-        .partition_point(|s| s.start <= addr)
-        .checked_sub(1)?;
-    let s = &symbols[i];
-    let off = addr - s.start;
-    (off < s.size.max(1)).then_some((s, off))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,34 +311,21 @@ mod tests {
     fn reads_own_symbols_and_build_id() {
         let info = own_exe();
         assert!(info.symbols.len() > 100, "{} symbols", info.symbols.len());
-        assert!(info.symbols.windows(2).all(|w| w[0].start < w[1].start));
-        assert!(info.symbols.iter().any(|s| s.name == "main"));
+        let starts: Vec<u64> = info.symbols.iter().map(|(a, _, _)| a).collect();
+        assert!(starts.windows(2).all(|w| w[0] < w[1]));
+        assert!(info.symbols.iter().any(|(_, _, n)| n == "main"));
         let id = info.build_id.expect("rustc links with a build id");
         assert!(id.len() >= 16 && id.chars().all(|c| c.is_ascii_hexdigit()));
     }
 
     #[test]
     fn symbol_lookup_covers_the_body_only() {
-        let syms = vec![
-            Symbol {
-                start: 0x100,
-                size: 0x20,
-                name: "a".into(),
-            },
-            Symbol {
-                start: 0x200,
-                size: 0,
-                name: "b".into(),
-            },
-        ];
-        assert_eq!(
-            symbol_at(&syms, 0x110).map(|(s, o)| (&s.name[..], o)),
-            Some(("a", 0x10))
-        );
-        assert!(symbol_at(&syms, 0x120).is_none());
-        assert!(symbol_at(&syms, 0xff).is_none());
-        assert_eq!(symbol_at(&syms, 0x200).map(|(s, _)| &s.name[..]), Some("b"));
-        assert!(symbol_at(&syms, 0x201).is_none());
+        let syms = SymbolTable::from_list([(0x200, 0, "b"), (0x100, 0x20, "a")]);
+        assert_eq!(syms.at(0x110), Some(("a", 0x10)));
+        assert!(syms.at(0x120).is_none());
+        assert!(syms.at(0xff).is_none());
+        assert_eq!(syms.at(0x200), Some(("b", 0)));
+        assert!(syms.at(0x201).is_none());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! in the next despite ASLR. The table is built outside the fault handler,
 //! at start-up and after each `dlopen`/`dlclose`, then only read.
 
-use crate::elf::{self, Symbol};
+use crate::elf::SymbolTable;
 use core::fmt;
 use std::sync::Arc;
 
@@ -24,8 +24,8 @@ pub struct Module {
     pub data: Vec<(u64, u64)>,
     /// Run-time address of `.eh_frame_hdr`.
     pub eh_frame_hdr: Option<u64>,
-    /// Function symbols at link-time addresses, sorted.
-    pub symbols: Vec<Symbol>,
+    /// Function symbols at link-time addresses.
+    pub symbols: SymbolTable,
     /// Loaded before jitguard started (the program and its DT_NEEDED
     /// libraries): never unloaded, so its data needs no liveness check.
     pub permanent: bool,
@@ -34,17 +34,17 @@ pub struct Module {
 impl Module {
     /// The symbol covering a run-time address, and the offset into it.
     pub fn symbol(&self, addr: u64) -> Option<(&str, u64)> {
-        elf::symbol_at(&self.symbols, addr.wrapping_sub(self.bias)).map(|(s, o)| (&s.name[..], o))
+        self.symbols.at(addr.wrapping_sub(self.bias))
     }
 
     /// Run-time ranges of every function called `name`.
     pub fn functions_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = (u64, u64)> + 'a {
         self.symbols
             .iter()
-            .filter(move |s| s.name == name)
-            .map(|s| {
-                let lo = s.start.wrapping_add(self.bias);
-                (lo, lo + s.size.max(1))
+            .filter(move |s| s.2 == name)
+            .map(|(start, size, _)| {
+                let lo = start.wrapping_add(self.bias);
+                (lo, lo + size.max(1))
             })
     }
 
@@ -189,18 +189,7 @@ pub(crate) mod tests {
             data: vec![(0x5555_0000_0000, 0x5555_0000_a000)],
             eh_frame_hdr: None,
             permanent: true,
-            symbols: vec![
-                Symbol {
-                    start: 0x1100,
-                    size: 0x100,
-                    name: "emit".into(),
-                },
-                Symbol {
-                    start: 0x2000,
-                    size: 0x80,
-                    name: "rogue".into(),
-                },
-            ],
+            symbols: SymbolTable::from_list([(0x1100, 0x100, "emit"), (0x2000, 0x80, "rogue")]),
         };
         let libc = Module {
             name: "libc.so.6".into(),

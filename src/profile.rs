@@ -262,12 +262,12 @@ impl Profile {
                 ranges.extend(m.functions_named(name));
             }
             if !(self.prefixes.is_empty() && self.suffixes.is_empty()) {
-                for s in &m.symbols {
-                    if self.prefixes.iter().any(|p| s.name.starts_with(p.as_str()))
-                        || self.suffixes.iter().any(|x| s.name.ends_with(x.as_str()))
+                for (start, size, name) in m.symbols.iter() {
+                    if self.prefixes.iter().any(|p| name.starts_with(p.as_str()))
+                        || self.suffixes.iter().any(|x| name.ends_with(x.as_str()))
                     {
-                        let lo = s.start.wrapping_add(m.bias);
-                        ranges.push((lo, lo + s.size.max(1)));
+                        let lo = start.wrapping_add(m.bias);
+                        ranges.push((lo, lo + size.max(1)));
                     }
                 }
             }
@@ -279,10 +279,14 @@ impl Profile {
 /// The built-in profiles, by name; each applies where its `detect`
 /// functions are present.
 pub fn builtin() -> Vec<(&'static str, Profile)> {
-    const BUILTIN: [(&str, &str); 1] = [(
-        "wamr-fast-jit",
-        include_str!("../profiles/wamr-fast-jit.profile"),
-    )];
+    const BUILTIN: [(&str, &str); 3] = [
+        (
+            "wamr-fast-jit",
+            include_str!("../profiles/wamr-fast-jit.profile"),
+        ),
+        ("pcre2-jit", include_str!("../profiles/pcre2-jit.profile")),
+        ("node-v8", include_str!("../profiles/node-v8.profile")),
+    ];
     BUILTIN
         .iter()
         .map(|(n, t)| (*n, Profile::parse(t).expect("built-in profiles parse")))
@@ -385,11 +389,7 @@ mod tests {
     fn symbols_never_allow_a_shared_library() {
         let mut t = sample();
         let mut libc = (*t.modules()[0]).clone();
-        libc.symbols.push(crate::elf::Symbol {
-            start: 0x20000,
-            size: 0x100,
-            name: "memcpy".into(),
-        });
+        libc.symbols = crate::elf::SymbolTable::from_list([(0x20000, 0x100, "memcpy")]);
         t = ModuleTable::new(vec![std::sync::Arc::new(libc), t.modules()[1].clone()]);
         let (allowed, _) = Profile::parse("symbol memcpy").unwrap().resolve(&t);
         assert!(allowed.is_empty());
@@ -402,7 +402,7 @@ mod tests {
         lib.name = "librogue.so".into();
         lib.bias = 0x6000_0000_0000;
         lib.exec = vec![(0x6000_0000_1000, 0x6000_0000_9000)];
-        lib.symbols.retain(|s| s.name == "emit"); // borrows the trusted name
+        lib.symbols.retain(|_, _, n| n == "emit"); // borrows the trusted name
         let t = ModuleTable::new(vec![
             t.modules()[0].clone(),
             t.modules()[1].clone(),

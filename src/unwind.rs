@@ -771,10 +771,10 @@ mod tests {
         img.stack.insert(0x7000, 0x1234_5678);
         let info = elf::parse(&bytes[..]).unwrap();
         let mut checked = 0;
-        for s in info.symbols.iter().filter(|s| s.size >= 16).take(400) {
-            if let Some(r) = step(&img, hdr, &Regs::new(s.start, 0x7000, 0), true) {
-                assert_eq!(r.ip(), 0x1234_5678, "{}", s.name);
-                assert_eq!(r.get(RSP), Some(0x7008), "{}", s.name);
+        for (start, _, name) in info.symbols.iter().filter(|s| s.1 >= 16).take(400) {
+            if let Some(r) = step(&img, hdr, &Regs::new(start, 0x7000, 0), true) {
+                assert_eq!(r.ip(), 0x1234_5678, "{name}");
+                assert_eq!(r.get(RSP), Some(0x7008), "{name}");
                 checked += 1;
             }
         }

@@ -78,7 +78,13 @@ extern "C" fn jitguard_init() {
         STATE.store(DISABLED, Ordering::Release);
         return;
     }
+    let t0 = sys::now_ns();
     writers::init(g.config.mode, g.config.profile.as_deref());
+    log!(
+        Info,
+        "writer view built in {} µs",
+        (sys::now_ns() - t0) / 1000
+    );
     guard_existing_mappings();
     register_fork_handlers();
     STATE.store(READY, Ordering::Release);

@@ -152,10 +152,10 @@ fn publish(c: &Chosen, table: ModuleTable) {
                 .map(|m| {
                     m.symbols
                         .iter()
-                        .filter(|s| s.name.contains("try_rep_string"))
-                        .map(|s| {
-                            let lo = s.start.wrapping_add(m.bias);
-                            (lo, lo + s.size.max(1))
+                        .filter(|s| s.2.contains("try_rep_string"))
+                        .map(|(start, size, _)| {
+                            let lo = start.wrapping_add(m.bias);
+                            (lo, lo + size.max(1))
                         })
                         .collect()
                 })
