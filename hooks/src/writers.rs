@@ -300,7 +300,8 @@ impl Memory for Mem<'_> {
         // (libc's own dlclose of a dependency or a gconv module) leaves a
         // stale entry: check the segment is still mapped before reading it
         // directly. Modules there at start-up are never unloaded.
-        if !m.permanent && !(sys::readable(lo) && sys::readable(addr)) {
+        let live = m.permanent || (sys::readable(lo) && sys::readable(addr));
+        if !live {
             return None;
         }
         // SAFETY: [addr, hi) lies inside a readable file-backed segment of
