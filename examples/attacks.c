@@ -16,6 +16,9 @@
  *   benign        emit, run, re-emit from two threads (the learn run)
  *   other-thread  a second thread stores over answer's immediate
  *   same-thread   a non-emitter function of the emitting thread does
+ *   callback      a trusted emitter, mid-emit on page 2, calls a callback
+ *                 that writes page 0 (the window is the emitter's, not
+ *                 its callees')
  *   after-longjmp a trusted emitter leaves by longjmp; then a non-emitter
  *                 writes the page it had open (nothing may stay open)
  *   memcpy        a non-emitter calls libc memcpy to do it
@@ -72,6 +75,21 @@ __attribute__((noinline)) static void emit_then_escape(unsigned char *at, int va
     longjmp(escape, 1);
 }
 
+/* A trusted emitter that calls back into other code mid-emit (a hook,
+ * a logger): the callback is not an emitter. */
+static void (*volatile emit_callback)(void);
+
+__attribute__((noinline)) static void emit_with_callback(unsigned char *at, int value)
+{
+    unsigned char body[6] = {0xB8, 0, 0, 0, 0, 0xC3};
+    memcpy(body + 1, &value, 4);
+    copy(at, body, sizeof body);
+    emit_callback();
+    ((volatile unsigned char *)at)[6] = 0xCC;
+}
+
+static void harmless_callback(void) {}
+
 /* Rogue writers: none of them is an emitter. */
 __attribute__((noinline)) static void rogue_store(unsigned char *at, int value)
 {
@@ -84,6 +102,9 @@ __attribute__((noinline)) static void rogue_memcpy(unsigned char *at, int value)
 }
 
 static int answer(void) { return ((fn_t)(void *)code)(); }
+
+/* Called by the trusted emitter while its window on page 2 is open. */
+static void rogue_callback(void) { rogue_store(code, ROGUE); }
 
 static void *emit_other_loop(void *arg)
 {
@@ -157,6 +178,8 @@ int main(int argc, char **argv)
         pthread_join(t, NULL);
         if (!setjmp(escape))
             emit_then_escape(code, 42);
+        emit_callback = harmless_callback;
+        emit_with_callback(code + 2 * PAGE, 7);
         emit_function(code, 42);
     } else if (strcmp(s, "other-thread") == 0) {
         pthread_t t;
@@ -166,6 +189,9 @@ int main(int argc, char **argv)
         if (!setjmp(escape))
             emit_then_escape(code, 42);
         rogue_store(code, ROGUE);
+    } else if (strcmp(s, "callback") == 0) {
+        emit_callback = rogue_callback;
+        emit_with_callback(code + 2 * PAGE, 7);
     } else if (strcmp(s, "same-thread") == 0) {
         rogue_store(code, ROGUE);
     } else if (strcmp(s, "memcpy") == 0) {

@@ -279,13 +279,14 @@ impl Profile {
 /// The built-in profiles, by name; each applies where its `detect`
 /// functions are present.
 pub fn builtin() -> Vec<(&'static str, Profile)> {
-    const BUILTIN: [(&str, &str); 3] = [
+    const BUILTIN: [(&str, &str); 4] = [
         (
             "wamr-fast-jit",
             include_str!("../profiles/wamr-fast-jit.profile"),
         ),
         ("pcre2-jit", include_str!("../profiles/pcre2-jit.profile")),
         ("node-v8", include_str!("../profiles/node-v8.profile")),
+        ("hotspot", include_str!("../profiles/hotspot.profile")),
     ];
     BUILTIN
         .iter()

@@ -167,6 +167,20 @@ fn a_rogue_write_from_a_non_emitter_in_the_emitting_thread_is_refused() {
 }
 
 #[test]
+fn a_callee_of_an_emitter_mid_emit_is_refused() {
+    // The report's caller chain runs through the emitter, whose return
+    // address jitguard redirected to its reseal trampoline, to main.
+    // (The callback is a tail call to rogue_store: the emitter is its
+    // caller in the report.)
+    refused(
+        "callback",
+        "writer rogue_store",
+        "callers: emit_with_callback",
+    );
+    refused("callback", "writer rogue_store", ") <- main+");
+}
+
+#[test]
 fn a_writer_left_by_longjmp_leaves_nothing_open() {
     refused("after-longjmp", "callers: main", "writer rogue_store");
 }

@@ -245,6 +245,13 @@ fn handle_segv(info: *mut siginfo_t, ctx: *mut c_void) -> bool {
     }
 }
 
+/// The real return address behind this thread's reseal trampoline, while
+/// a call window is open.
+fn call_window_return() -> Option<u64> {
+    let w = WINDOW.with(Cell::get);
+    w.is_call().then_some(w.call_ret)
+}
+
 /// What the writer policy said, and where a call window could end.
 struct Verdict {
     allowed: bool,
@@ -267,7 +274,14 @@ fn writer_allows(f: &Frame, addr: u64, key: Option<u32>) -> Verdict {
     let (decider, index) = match view {
         Some(v) if g.config.mode == Mode::Learn || v.policy != WriterPolicy::AllowAll => {
             let regs = writers::regs_from(f.gregs());
-            let (_, d) = writers::walk(v, regs, &mut frames, true, &mut decider_regs);
+            let (_, d) = writers::walk(
+                v,
+                regs,
+                &mut frames,
+                true,
+                &mut decider_regs,
+                call_window_return(),
+            );
             (d.map(|i| frames[i]), d)
         }
         _ => (Some(frames[0]), Some(0)),
@@ -350,6 +364,7 @@ fn report(what: &str, f: &Frame, site: &WriteSite, key: Option<u32>) {
                 &mut frames,
                 false,
                 &mut None,
+                call_window_return(),
             );
             let _ = write!(b, ": writer {}", v.table.place(frames[0]));
             if n > 1 {

@@ -359,6 +359,7 @@ pub fn walk(
     frames: &mut [u64; MAX_FRAMES],
     until_decider: bool,
     decider_regs: &mut Option<Regs>,
+    call_window: Option<u64>,
 ) -> (usize, Option<usize>) {
     let mem = Mem(&view.table);
     let mut regs = regs;
@@ -383,7 +384,15 @@ pub fn walk(
             break;
         }
         match unwind::step(&mem, hdr, &regs, n == 1) {
-            Some(next) => regs = next,
+            Some(mut next) => {
+                // A frame whose return was redirected to the reseal
+                // trampoline returns, really, where the window says.
+                if let Some(ret) = call_window.filter(|_| next.ip() == crate::trampoline::address())
+                {
+                    next.set(unwind::RA, ret);
+                }
+                regs = next;
+            }
             None => break,
         }
     }

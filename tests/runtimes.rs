@@ -1,0 +1,418 @@
+//! Other unmodified JIT compilers under jitguard (issue 6, "Beyond WAMR"):
+//! node 20 (V8's JavaScript tiers, WebAssembly with V8's own trap handler,
+//! a WASI module, code moved by the GC), PCRE2's JIT in pcre2grep and
+//! `grep -P`, and OpenJDK 17 HotSpot. Each workload of workloads/runtimes/
+//! prints the same stdout and exits the same way with and without
+//! libjitguard.so, and the stats file shows that jitguard guarded the
+//! runtime's RWX memory and took its write faults.
+//!
+//! Every guarded run is enforced by the runtime's built-in writer profile
+//! (profiles/node-v8, pcre2-jit, hotspot) with nothing refused.
+//!
+//! A runtime that is not installed makes its tests print SKIPPED and pass
+//! (scripts/test.sh installs pcre2-utils; node and java come with the
+//! machine).
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// V8 would otherwise key its wasm code with a protection key of its own
+/// where the CPU has PKU; jitguard is to guard that code instead.
+const NODE: [&str; 1] = ["--no-wasm-memory-protection-keys"];
+
+/// `name` from PATH, or None after a visible SKIPPED notice.
+fn runtime(test: &str, name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        eprintln!("SKIPPED {test}: `{name}` is not installed");
+    }
+    found
+}
+
+fn workload(rel: &str) -> String {
+    let p = root().join("workloads/runtimes").join(rel);
+    assert!(p.is_file(), "{} missing", p.display());
+    p.to_string_lossy().into_owned()
+}
+
+fn stock_env(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut c = Command::new(bin);
+    c.args(args).env_remove("LD_PRELOAD");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run").into()
+}
+
+/// One guarded run and its stats file.
+struct Guarded {
+    backend: &'static str,
+    run: Run,
+    stats: PathBuf,
+}
+
+/// Runs `bin args` without jitguard and then under it on every backend
+/// (stats at tmpdir/NAME-BACKEND.json).
+fn runs(bin: &Path, args: &[&str], env: &[(&str, &str)], name: &str) -> (Run, Vec<Guarded>) {
+    let want = stock_env(bin, args, env);
+    let got = backends()
+        .into_iter()
+        .map(|backend| {
+            let (run, stats) =
+                guarded_with_stats(bin, args, backend, env, &format!("{name}-{backend}"));
+            Guarded {
+                backend,
+                run,
+                stats,
+            }
+        })
+        .collect();
+    (want, got)
+}
+
+/// Same exit status; and the library guarded RWX memory, took write
+/// faults and refused none.
+fn assert_same_exit_and_guarded(want: &Run, g: &Guarded, what: &str) {
+    assert_eq!(
+        (g.run.code, g.run.signal),
+        (want.code, want.signal),
+        "{what} under {}: exit differs; stderr: {}",
+        g.backend,
+        g.run.stderr
+    );
+    let s = &g.stats;
+    assert!(stat(s, "regions") >= 1, "{what}: no RWX memory was guarded");
+    assert!(stat(s, "pages") > 0, "{what}: no page was keyed or opened");
+    assert!(stat(s, "write_faults") > 0, "{what}: no write went through");
+    assert_eq!(stat(s, "denials"), 0, "{what}: a write was refused");
+    // Enforced, by the runtime's built-in writer profile (profiles/).
+    assert_eq!(stat_text(s, "mode"), "enforce", "{what}");
+    let profile = stat_text(s, "writer_profile");
+    assert!(
+        profile.starts_with("builtin:"),
+        "{what}: writers not authenticated (writer_profile {profile})"
+    );
+    assert_eq!(stat(s, "unnamed_writers"), 0, "{what}");
+}
+
+fn summary(g: &Guarded, what: &str) {
+    eprintln!(
+        "{what} ({}): {} regions, {} write faults, {} signals to the runtime",
+        g.backend,
+        stat(&g.stats, "regions"),
+        stat(&g.stats, "write_faults"),
+        stat(&g.stats, "chained_signals")
+    );
+}
+
+/// The whole check for a deterministic program: same stdout, same exit,
+/// guarded. Returns the guarded runs for extra checks.
+fn same_output(bin: &Path, args: &[&str], env: &[(&str, &str)], name: &str) -> Vec<Guarded> {
+    let (want, got) = runs(bin, args, env, name);
+    assert!(
+        !want.stdout.is_empty(),
+        "{name}: the stock run printed nothing: {want:?}"
+    );
+    for g in &got {
+        assert_eq!(
+            g.run.stdout, want.stdout,
+            "{name} under {}: stdout differs; stderr: {}",
+            g.backend, g.run.stderr
+        );
+        assert_same_exit_and_guarded(&want, g, name);
+        summary(g, name);
+    }
+    got
+}
+
+fn node_args<'a>(rest: &[&'a str]) -> Vec<&'a str> {
+    NODE.iter().chain(rest).copied().collect()
+}
+
+// ---------------------------------------------------------------- node
+
+#[test]
+fn node_javascript_tiers_up_and_deoptimises_same_output() {
+    let test = "node_javascript_tiers_up_and_deoptimises_same_output";
+    let Some(node) = runtime(test, "node") else {
+        return;
+    };
+    let script = workload("node/jit_hot.js");
+    same_output(&node, &node_args(&[&script]), &[], "node-jit-hot");
+}
+
+#[test]
+fn node_webassembly_liftoff_and_turbofan_same_output() {
+    let test = "node_webassembly_liftoff_and_turbofan_same_output";
+    let Some(node) = runtime(test, "node") else {
+        return;
+    };
+    let script = workload("node/wasm_hot.js");
+    same_output(&node, &node_args(&[&script]), &[], "node-wasm-hot");
+}
+
+#[test]
+fn node_wasi_modules_same_output() {
+    let test = "node_wasi_modules_same_output";
+    let Some(node) = runtime(test, "node") else {
+        return;
+    };
+    // crc: a compute kernel; many_funcs_small: 1,500 functions, so V8
+    // writes much code.
+    for name in ["crc", "many_funcs_small"] {
+        let module = root().join(format!("target/workloads/{name}.wasm"));
+        if !module.is_file() {
+            eprintln!(
+                "SKIPPED node_wasi {name}: {} missing (scripts/build-workloads.sh)",
+                module.display()
+            );
+            continue;
+        }
+        let runner = root().join("workloads/run-node.mjs");
+        let args = node_args(&[runner.to_str().unwrap(), module.to_str().unwrap()]);
+        let got = same_output(&node, &args, &[], &format!("node-wasi-{name}"));
+        for g in got {
+            assert!(g.run.stdout.contains("checksum: "), "{name}: {:?}", g.run);
+        }
+    }
+}
+
+#[test]
+fn node_code_moved_by_the_gc_same_output() {
+    let test = "node_code_moved_by_the_gc_same_output";
+    let Some(node) = runtime(test, "node") else {
+        return;
+    };
+    // --trace-evacuation shows which pages compaction evacuated
+    // ("executable=1": code pages). Those lines vary from run to run, so
+    // only the program's own result line is compared. V8 prints them
+    // through C stdio (flushed in 4 KiB blocks) and node's console.log
+    // writes directly, so that line may land inside a trace line: it is
+    // found by its text, not by line boundaries.
+    let script = workload("node/gc_code.js");
+    let args = node_args(&[
+        "--expose-gc",
+        "--stress-compaction",
+        "--always-sparkplug",
+        "--trace-evacuation",
+        &script,
+    ]);
+    let program = |out: &str| -> String {
+        let at = out.find("functions kept: ").unwrap_or(out.len());
+        out[at..].lines().next().unwrap_or_default().to_owned()
+    };
+    let code_moves = |out: &str| out.matches("executable=1").count();
+    let (want, got) = runs(&node, &args, &[], "node-gc-code");
+    assert!(program(&want.stdout).contains(", hash: "), "{want:?}");
+    for g in &got {
+        assert_eq!(
+            program(&g.run.stdout),
+            program(&want.stdout),
+            "under {}: {}",
+            g.backend,
+            g.run.stderr
+        );
+        assert_same_exit_and_guarded(&want, g, "node gc_code.js");
+        let moves = code_moves(&g.run.stdout);
+        assert!(moves > 0, "the GC evacuated no code page under jitguard");
+        summary(g, "node gc_code.js");
+        eprintln!(
+            "node gc_code.js ({}): {moves} code pages evacuated",
+            g.backend
+        );
+    }
+}
+
+#[test]
+fn node_wasm_out_of_bounds_still_throws_runtime_error() {
+    let test = "node_wasm_out_of_bounds_still_throws_runtime_error";
+    let Some(node) = runtime(test, "node") else {
+        return;
+    };
+    let script = workload("node/wasm_oob.js");
+    let (want, got) = runs(&node, &node_args(&[&script]), &[], "node-wasm-oob");
+    // The script ends with an uncaught trap: exit status 1.
+    assert_eq!(want.code, Some(1), "{want:?}");
+    assert!(want.stdout.contains("traps 3000/3000"), "{want:?}");
+    let uncaught = "RuntimeError: memory access out of bounds";
+    assert!(want.stderr.contains(uncaught), "{want:?}");
+    for g in &got {
+        assert_eq!(
+            g.run.stdout, want.stdout,
+            "under {}: {}",
+            g.backend, g.run.stderr
+        );
+        assert!(g.run.stderr.contains(uncaught), "{:?}", g.run);
+        assert_same_exit_and_guarded(&want, g, "node wasm_oob.js");
+        // Every trap was a SIGSEGV that jitguard handed to V8's handler.
+        assert!(
+            stat(&g.stats, "chained_signals") >= 3000,
+            "V8's trap handler did not get the out-of-bounds faults"
+        );
+        summary(g, "node wasm_oob.js");
+    }
+}
+
+// ---------------------------------------------------------------- PCRE2
+
+/// tmpdir/pcre2-corpus.txt from gen_corpus.py (once), or None if there is
+/// no python3. 5,000 lines (450 KB): matching takes most of a stock run in
+/// the emulated PKU guest, where these tests run again.
+fn corpus(test: &str) -> Option<PathBuf> {
+    static CORPUS: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let made = CORPUS.get_or_init(|| {
+        let out = tmp("pcre2-corpus.txt");
+        let run = Command::new("python3")
+            .arg(workload("pcre2/gen_corpus.py"))
+            .arg("5000")
+            .output()
+            .ok()?;
+        assert!(run.status.success(), "gen_corpus.py: {run:?}");
+        std::fs::write(&out, run.stdout).unwrap();
+        Some(out)
+    });
+    if made.is_none() {
+        eprintln!("SKIPPED {test}: no python3 to generate the corpus");
+    }
+    made.clone()
+}
+
+fn patterns() -> Vec<String> {
+    std::fs::read_to_string(workload("pcre2/patterns.txt"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Every pattern, one process each, prints the same matches (line numbers
+/// and matched text) stock and guarded, and each process JIT-compiled its
+/// pattern into memory jitguard guarded.
+fn each_pattern(bin: &Path, opts: &[&str], env: &[(&str, &str)], tag: &str, corpus: &Path) {
+    let corpus = corpus.to_str().unwrap();
+    let mut faults = 0;
+    let list = patterns();
+    assert!(list.len() >= 30);
+    for (i, pat) in list.iter().enumerate() {
+        let args: Vec<&str> = opts.iter().copied().chain(["--", pat, corpus]).collect();
+        let (want, got) = runs(bin, &args, env, &format!("{tag}-{i}"));
+        assert_eq!(
+            want.code,
+            Some(0),
+            "{tag} /{pat}/ matches nothing: {want:?}"
+        );
+        for g in &got {
+            assert_eq!(
+                g.run.stdout, want.stdout,
+                "{tag} /{pat}/ under {}",
+                g.backend
+            );
+            assert_same_exit_and_guarded(&want, g, &format!("{tag} /{pat}/"));
+            faults += stat(&g.stats, "write_faults");
+        }
+    }
+    eprintln!(
+        "{tag}: {} patterns, {faults} write faults in all",
+        list.len()
+    );
+}
+
+#[test]
+fn pcre2grep_jit_same_matches() {
+    let test = "pcre2grep_jit_same_matches";
+    let Some(bin) = runtime(test, "pcre2grep") else {
+        return;
+    };
+    let Some(corpus) = corpus(test) else {
+        return;
+    };
+    // pcre2grep JIT-compiles by default; -u: UTF mode, as grep -P has it.
+    each_pattern(&bin, &["-u", "-n", "-o"], &[], "pcre2grep", &corpus);
+
+    // All patterns in one process: many compiled patterns share the JIT's
+    // 64 KiB chunks.
+    let pats = workload("pcre2/patterns.txt");
+    let c = corpus.to_str().unwrap();
+    same_output(
+        &bin,
+        &["-u", "-n", "-o", "-f", &pats, c],
+        &[],
+        "pcre2grep-f",
+    );
+
+    // The control: without the JIT there is no RWX memory to guard.
+    for backend in backends() {
+        let (run, stats) = guarded_with_stats(
+            &bin,
+            &["--no-jit", "-c", "ERROR", c],
+            backend,
+            &[],
+            &format!("pcre2grep-nojit-{backend}"),
+        );
+        assert_eq!(run.code, Some(0), "{run:?}");
+        assert_eq!(stat(&stats, "regions"), 0, "--no-jit made RWX memory");
+    }
+}
+
+#[test]
+fn grep_perl_regex_jit_same_matches() {
+    let test = "grep_perl_regex_jit_same_matches";
+    let Some(bin) = runtime(test, "grep") else {
+        return;
+    };
+    let Some(corpus) = corpus(test) else {
+        return;
+    };
+    // A UTF-8 locale, as most users have (grep -P is then in UTF mode).
+    let env = [("LC_ALL", "C.UTF-8")];
+    each_pattern(&bin, &["-P", "-n", "-o"], &env, "grep-P", &corpus);
+}
+
+// ---------------------------------------------------------------- HotSpot
+
+#[test]
+fn hotspot_tiers_deoptimises_and_handles_its_signals_same_output() {
+    let test = "hotspot_tiers_deoptimises_and_handles_its_signals_same_output";
+    let Some(java) = runtime(test, "java") else {
+        return;
+    };
+    let src = workload("hotspot/HotspotWorkout.java");
+    // Compiled once by a stock javac (so only the workload runs under
+    // jitguard); without javac, java's source launcher compiles it.
+    let classes = tmp("hotspot");
+    let class = classes.join("HotspotWorkout.class");
+    let fresh = match (class.metadata(), Path::new(&src).metadata()) {
+        (Ok(c), Ok(s)) => c.modified().unwrap() >= s.modified().unwrap(),
+        _ => false,
+    };
+    let cp = classes.to_str().unwrap().to_owned();
+    let args: Vec<&str> = if fresh {
+        vec!["-cp", &cp, "HotspotWorkout"]
+    } else if let Some(javac) = runtime("hotspot workout compiled by javac", "javac") {
+        let st = Command::new(javac)
+            .args(["-d", &cp, &src])
+            .status()
+            .expect("javac");
+        assert!(st.success(), "javac HotspotWorkout.java failed");
+        vec!["-cp", &cp, "HotspotWorkout"]
+    } else {
+        vec![src.as_str()]
+    };
+    let got = same_output(&java, &args, &[], "hotspot");
+    for g in &got {
+        assert!(g.run.stdout.contains("stack overflows caught: 3 + 1"));
+        // Implicit null and division checks, stack banging: HotSpot's own
+        // SIGSEGV and SIGFPE handlers got their signals through jitguard.
+        assert!(
+            stat(&g.stats, "chained_signals") > 0,
+            "HotSpot's handlers got no signal"
+        );
+    }
+}
