@@ -203,8 +203,9 @@ impl Profile {
         &self,
         table: &ModuleTable,
         function_at: impl Fn(&Module, u64) -> Option<(u64, u64)>,
+        cache: &mut RangeCache,
     ) -> (Allowed, Vec<String>) {
-        let (allowed, warnings) = self.resolve(table);
+        let (allowed, warnings) = self.resolve_cached(table, cache);
         let mut extra = vec![];
         for (name, off) in &self.functions {
             let Some(m) = table.by_name(name) else {
@@ -224,6 +225,40 @@ impl Profile {
 
     /// As `resolve_with`, without `function` entries.
     pub fn resolve(&self, table: &ModuleTable) -> (Allowed, Vec<String>) {
+        self.resolve_cached(table, &mut RangeCache::default())
+    }
+
+    /// The run-time ranges of `m`'s functions that the symbol, prefix and
+    /// suffix entries name: one pass over its symbols (a HotSpot or V8
+    /// binary has 80,000-150,000), remembered in `cache` for the rebuilds
+    /// after later dlopens.
+    fn symbol_ranges(&self, m: &Module, cache: &mut RangeCache) -> Vec<(u64, u64)> {
+        let key = (m.path.clone(), m.bias);
+        if let Some(r) = cache.0.get(&key) {
+            return r.clone();
+        }
+        let mut ranges = vec![];
+        if !(self.symbols.is_empty() && self.prefixes.is_empty() && self.suffixes.is_empty()) {
+            for (start, size, name) in m.symbols.iter() {
+                if self.symbols.contains(name)
+                    || self.prefixes.iter().any(|p| name.starts_with(p.as_str()))
+                    || self.suffixes.iter().any(|x| name.ends_with(x.as_str()))
+                {
+                    let lo = start.wrapping_add(m.bias);
+                    ranges.push((lo, lo + size.max(1)));
+                }
+            }
+        }
+        cache.0.insert(key, ranges.clone());
+        ranges
+    }
+
+    /// As `resolve`, reusing per-module results from `cache`.
+    pub fn resolve_cached(
+        &self,
+        table: &ModuleTable,
+        cache: &mut RangeCache,
+    ) -> (Allowed, Vec<String>) {
         let mut ranges = vec![];
         let mut warnings = vec![];
         let mut stale = BTreeSet::new();
@@ -258,19 +293,7 @@ impl Profile {
                     .any(|d| m.functions_named(d).next().is_some())
         };
         for m in table.modules().iter().filter(|m| !m.is_shared() && home(m)) {
-            for name in &self.symbols {
-                ranges.extend(m.functions_named(name));
-            }
-            if !(self.prefixes.is_empty() && self.suffixes.is_empty()) {
-                for (start, size, name) in m.symbols.iter() {
-                    if self.prefixes.iter().any(|p| name.starts_with(p.as_str()))
-                        || self.suffixes.iter().any(|x| name.ends_with(x.as_str()))
-                    {
-                        let lo = start.wrapping_add(m.bias);
-                        ranges.push((lo, lo + size.max(1)));
-                    }
-                }
-            }
+            ranges.extend(self.symbol_ranges(m, cache));
         }
         (Allowed::new(ranges), warnings)
     }
@@ -292,6 +315,16 @@ pub fn builtin() -> Vec<(&'static str, Profile)> {
         .iter()
         .map(|(n, t)| (*n, Profile::parse(t).expect("built-in profiles parse")))
         .collect()
+}
+
+/// Per-module results of a profile's name entries, by (path, load bias).
+#[derive(Clone, Debug, Default)]
+pub struct RangeCache(BTreeMap<(String, u64), Vec<(u64, u64)>>);
+
+impl RangeCache {
+    pub const fn new() -> RangeCache {
+        RangeCache(BTreeMap::new())
+    }
 }
 
 /// Allowed deciding-frame addresses, as sorted disjoint ranges.
@@ -423,14 +456,21 @@ mod tests {
         let t = sample();
         let p = Profile::parse("module app build-id abcd\nfunction app+0x2010\n").unwrap();
         assert_eq!(Profile::parse(&p.render()).unwrap(), p);
-        let (allowed, _) = p.resolve_with(&t, |_, a| Some((a - 0x10, a + 0x70)));
+        let (allowed, _) = p.resolve_with(
+            &t,
+            |_, a| Some((a - 0x10, a + 0x70)),
+            &mut RangeCache::default(),
+        );
         assert!(allowed.contains(0x5555_0000_2000) && allowed.contains(0x5555_0000_207f));
         let other = Profile::parse("module app build-id ffff\nfunction app+0x2010\n").unwrap();
-        assert!(other.resolve_with(&t, |_, a| Some((a, a + 1))).0.is_empty());
+        assert!(other
+            .resolve_with(&t, |_, a| Some((a, a + 1)), &mut RangeCache::default())
+            .0
+            .is_empty());
         let unbound = Profile::parse("function app+0x2010\n").unwrap();
         assert!(
             unbound
-                .resolve_with(&t, |_, a| Some((a, a + 1)))
+                .resolve_with(&t, |_, a| Some((a, a + 1)), &mut RangeCache::default())
                 .0
                 .is_empty(),
             "needs a build id"

@@ -160,7 +160,7 @@ pub fn set_sigmask_word(word: u64) {
 /// Copies `buf.len()` bytes from `addr` in this process, failing with
 /// EFAULT instead of faulting: a process_vm_readv from ourselves
 /// (async-signal-safe; mincore cannot tell PROT_NONE).
-fn copy_checked(addr: u64, buf: &mut [u8]) -> bool {
+fn copy_checked_in(pid: u32, addr: u64, buf: &mut [u8]) -> bool {
     let local = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
@@ -173,7 +173,7 @@ fn copy_checked(addr: u64, buf: &mut [u8]) -> bool {
     let r = unsafe {
         libc::syscall(
             libc::SYS_process_vm_readv,
-            getpid() as c_long,
+            pid as c_long,
             &local,
             1usize,
             &remote,
@@ -184,9 +184,47 @@ fn copy_checked(addr: u64, buf: &mut [u8]) -> bool {
     r == buf.len() as c_long
 }
 
+fn copy_checked(addr: u64, buf: &mut [u8]) -> bool {
+    copy_checked_in(getpid(), addr, buf)
+}
+
 /// Whether the byte at `addr` is readable by this process.
 pub fn readable(addr: u64) -> bool {
     copy_checked(addr, &mut [0u8])
+}
+
+/// Copies up to `buf.len()` bytes from `addr` of this process (`pid`),
+/// stopping where the memory stops being readable; returns how many.
+pub fn read_prefix_as(pid: u32, addr: u64, buf: &mut [u8]) -> usize {
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: `local` describes `buf`; the kernel checks `remote` and
+    // copies what is readable (a partial read stops at the first fault).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_process_vm_readv,
+            pid as c_long,
+            &local,
+            1usize,
+            &remote,
+            1usize,
+            0usize,
+        )
+    };
+    r.max(0) as usize
+}
+
+/// The word at `addr` of this process (`pid`, fetched once per walk
+/// rather than once per read), if readable.
+pub fn read_u64_as(pid: u32, addr: u64) -> Option<u64> {
+    let mut b = [0u8; 8];
+    copy_checked_in(pid, addr, &mut b).then(|| u64::from_le_bytes(b))
 }
 
 /// The word at `addr`, if readable (a stack slot while unwinding).

@@ -65,12 +65,16 @@ struct Chosen {
     profile: Option<Profile>,
     source: Source,
     modules: Vec<Arc<Module>>,
+    /// The profile's name entries resolved per module, kept across
+    /// rebuilds.
+    ranges: jg::profile::RangeCache,
 }
 
 static CHOSEN: Mutex<Chosen> = Mutex::new(Chosen {
     profile: None,
     source: Source::None,
     modules: Vec::new(),
+    ranges: jg::profile::RangeCache::new(),
 });
 
 /// The view in force, if start-up has built one.
@@ -134,12 +138,14 @@ fn rebuild(c: &mut Chosen) {
 }
 
 /// Resolves the chosen profile against `table` and publishes the view.
-fn publish(c: &Chosen, table: ModuleTable) {
+fn publish(c: &mut Chosen, table: ModuleTable) {
     let policy = match &c.profile {
         Some(p) if c.source != Source::Learning => {
-            let (allowed, warnings) = p.resolve_with(&table, |m, addr| {
-                unwind::function_range(&Mem(&table), m.eh_frame_hdr?, addr)
-            });
+            let (allowed, warnings) = p.resolve_with(
+                &table,
+                |m, addr| unwind::function_range(&Mem::new(&table), m.eh_frame_hdr?, addr),
+                &mut c.ranges,
+            );
             for w in warnings {
                 crate::log::emit(format_args!("jitguard: {w}"));
             }
@@ -290,12 +296,38 @@ impl jg::elf::ReadAt for FileReader {
 }
 
 /// The unwinder's reads: module data straight from memory, the stack
-/// through a checked copy.
-struct Mem<'a>(&'a ModuleTable);
+/// through a checked copy, a block at a time (a walk reads a few slots of
+/// each frame, upwards: one system call per 512 bytes of stack instead of
+/// one per word).
+struct Mem<'a> {
+    table: &'a ModuleTable,
+    pid: u32,
+    block: core::cell::RefCell<StackBlock>,
+}
+
+struct StackBlock {
+    base: u64,
+    len: usize,
+    bytes: [u8; 512],
+}
+
+impl<'a> Mem<'a> {
+    fn new(table: &'a ModuleTable) -> Mem<'a> {
+        Mem {
+            table,
+            pid: sys::getpid(),
+            block: core::cell::RefCell::new(StackBlock {
+                base: 0,
+                len: 0,
+                bytes: [0; 512],
+            }),
+        }
+    }
+}
 
 impl Memory for Mem<'_> {
     fn data(&self, addr: u64) -> Option<&[u8]> {
-        let (lo, hi, m) = self.0.data_module(addr)?;
+        let (lo, hi, m) = self.table.data_module(addr)?;
         // A module dlopened later and unloaded behind jitguard's back
         // (libc's own dlclose of a dependency or a gconv module) leaves a
         // stale entry: check the segment is still mapped before reading it
@@ -311,7 +343,21 @@ impl Memory for Mem<'_> {
     }
 
     fn stack_u64(&self, addr: u64) -> Option<u64> {
-        sys::read_u64(addr)
+        let Ok(mut b) = self.block.try_borrow_mut() else {
+            return sys::read_u64_as(self.pid, addr);
+        };
+        let hit = |b: &StackBlock| {
+            let off = addr.checked_sub(b.base)? as usize;
+            let word = b.bytes.get(off..off.checked_add(8)?.min(b.len))?;
+            Some(u64::from_le_bytes(word.try_into().ok()?))
+        };
+        if let Some(v) = hit(&b) {
+            return Some(v);
+        }
+        let b = &mut *b;
+        b.base = addr;
+        b.len = sys::read_prefix_as(self.pid, addr, &mut b.bytes);
+        hit(b)
     }
 }
 
@@ -361,7 +407,7 @@ pub fn walk(
     decider_regs: &mut Option<Regs>,
     call_window: Option<u64>,
 ) -> (usize, Option<usize>) {
-    let mem = Mem(&view.table);
+    let mem = Mem::new(&view.table);
     let mut regs = regs;
     let mut n = 0;
     let mut decider = None;
@@ -407,7 +453,7 @@ pub fn outermost_trusted(view: &View, regs: Regs, first: bool) -> (Regs, bool) {
     let WriterPolicy::Profile(allowed) = &view.policy else {
         return (regs, first);
     };
-    let mem = Mem(&view.table);
+    let mem = Mem::new(&view.table);
     let (mut regs, mut first) = (regs, first);
     for _ in 0..MAX_FRAMES {
         let Some(hdr) = view.table.find(regs.ip()).and_then(|m| m.eh_frame_hdr) else {
@@ -432,7 +478,7 @@ pub fn outermost_trusted(view: &View, regs: Regs, first: bool) -> (Regs, bool) {
 /// hold what they say (then no call window: the write gets one step).
 pub fn return_slot(view: &View, regs: &Regs, first: bool) -> Option<(u64, u64)> {
     let hdr = view.table.find(regs.ip())?.eh_frame_hdr?;
-    let caller = unwind::step(&Mem(&view.table), hdr, regs, first)?;
+    let caller = unwind::step(&Mem::new(&view.table), hdr, regs, first)?;
     let slot = caller.get(unwind::RSP)?.checked_sub(8)?;
     let ret = caller.ip();
     if sys::read_u64(slot)? != ret || !follows_a_call(view, ret) {
@@ -564,7 +610,7 @@ pub fn before_dlclose(handle: *mut c_void) {
     }
     // SAFETY: struct link_map starts with l_addr (the load bias).
     let bias = unsafe { lm.cast::<u64>().read() };
-    let c = CHOSEN.lock();
+    let mut c = CHOSEN.lock();
     let Some(v) = view() else { return };
     let modules: Vec<Arc<Module>> = v
         .table
@@ -574,5 +620,5 @@ pub fn before_dlclose(handle: *mut c_void) {
         .cloned()
         .collect();
     // Re-resolved, so the closed module's ranges stop being trusted too.
-    publish(&c, ModuleTable::new(modules));
+    publish(&mut c, ModuleTable::new(modules));
 }
