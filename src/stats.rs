@@ -161,12 +161,24 @@ impl Stats {
         };
         format!(
             "process {pid}: {backend} backend ({keys}), mode {mode}\n\
+             writer profile: {profile}; windows: {window} ({calls} lasted one writer call)\n\
              guarded regions created: {regions}; {pages_label}: {pages}\n\
              write faults: {wf}; write windows opened: {opens}; denied: {den}; audited: {aud}\n\
              REP string writes completed in one go: {rep} ({rep_mb:.1} MiB)\n\
              program signals passed on: {chained}\n\
              time in jitguard's handlers: {hms:.1} ms ({mean_us:.1} us per write fault)\n",
             pid = self.pid,
+            profile = if self.writer_profile.is_empty() || self.writer_profile == "none" {
+                "none (writers not authenticated)"
+            } else {
+                &self.writer_profile
+            },
+            window = if self.window.is_empty() {
+                "insn"
+            } else {
+                &self.window
+            },
+            calls = self.call_windows,
             backend = self.backend,
             mode = self.mode,
             regions = self.regions,
