@@ -19,6 +19,13 @@
  *   callback      a trusted emitter, mid-emit on page 2, calls a callback
  *                 that writes page 0 (the window is the emitter's, not
  *                 its callees')
+ *   setcontext    the emitter's callback leaves by setcontext; then a
+ *                 non-emitter writes the page the emitter had open
+ *   pthread-exit  a thread's emitter calls pthread_exit mid-emit; then
+ *                 main writes that page from a non-emitter
+ *   thread-in-window  the emitter's callback creates a thread, which
+ *                 writes once the emit is over (it must not inherit
+ *                 the emitter's open keys or mask)
  *   after-longjmp a trusted emitter leaves by longjmp; then a non-emitter
  *                 writes the page it had open (nothing may stay open)
  *   memcpy        a non-emitter calls libc memcpy to do it
@@ -37,6 +44,7 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <setjmp.h>
+#include <ucontext.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -78,6 +86,8 @@ __attribute__((noinline)) static void emit_then_escape(unsigned char *at, int va
 /* A trusted emitter that calls back into other code mid-emit (a hook,
  * a logger): the callback is not an emitter. */
 static void (*volatile emit_callback)(void);
+static void rogue_store_late(void);
+static void *emit_then_exit_thread(void *arg);
 
 __attribute__((noinline)) static void emit_with_callback(unsigned char *at, int value)
 {
@@ -89,6 +99,33 @@ __attribute__((noinline)) static void emit_with_callback(unsigned char *at, int 
 }
 
 static void harmless_callback(void) {}
+
+/* Callbacks that leave or copy the emitter's frame mid-emit. */
+static ucontext_t resume_point;
+static volatile int parent_done;
+static pthread_t late_thread;
+
+static void jump_back(void) { setcontext(&resume_point); }
+static void exit_thread(void) { pthread_exit(NULL); }
+
+static void *late_writer(void *arg)
+{
+    (void)arg;
+    while (!parent_done)
+        usleep(1000);
+    rogue_store_late();
+    return NULL;
+}
+
+static void spawn_late_writer(void) { pthread_create(&late_thread, NULL, late_writer, NULL); }
+
+static void *emit_then_exit_thread(void *arg)
+{
+    (void)arg;
+    emit_callback = exit_thread;
+    emit_with_callback(code, 42);
+    return NULL;
+}
 
 /* Rogue writers: none of them is an emitter. */
 __attribute__((noinline)) static void rogue_store(unsigned char *at, int value)
@@ -105,6 +142,9 @@ static int answer(void) { return ((fn_t)(void *)code)(); }
 
 /* Called by the trusted emitter while its window on page 2 is open. */
 static void rogue_callback(void) { rogue_store(code, ROGUE); }
+
+/* A thread created mid-emit writes once its creator's emit is over. */
+__attribute__((noinline)) static void rogue_store_late(void) { rogue_store(code, ROGUE); }
 
 static void *emit_other_loop(void *arg)
 {
@@ -189,6 +229,25 @@ int main(int argc, char **argv)
         if (!setjmp(escape))
             emit_then_escape(code, 42);
         rogue_store(code, ROGUE);
+    } else if (strcmp(s, "setcontext") == 0) {
+        volatile int once = 0;
+        getcontext(&resume_point);
+        if (!once) {
+            once = 1;
+            emit_callback = jump_back;
+            emit_with_callback(code, 42);
+        }
+        rogue_store(code, ROGUE);
+    } else if (strcmp(s, "pthread-exit") == 0) {
+        pthread_t t;
+        pthread_create(&t, NULL, emit_then_exit_thread, NULL);
+        pthread_join(t, NULL);
+        rogue_store(code, ROGUE);
+    } else if (strcmp(s, "thread-in-window") == 0) {
+        emit_callback = spawn_late_writer;
+        emit_with_callback(code, 42);
+        parent_done = 1;
+        pthread_join(late_thread, NULL);
     } else if (strcmp(s, "callback") == 0) {
         emit_callback = rogue_callback;
         emit_with_callback(code + 2 * PAGE, 7);

@@ -233,8 +233,14 @@ impl Profile {
     /// binary has 80,000-150,000), remembered in `cache` for the rebuilds
     /// after later dlopens.
     fn symbol_ranges(&self, m: &Module, cache: &mut RangeCache) -> Vec<(u64, u64)> {
-        let key = (m.path.clone(), m.bias);
-        if let Some(r) = cache.0.get(&key) {
+        // Keyed by the build id too: a file replaced on disk and loaded
+        // again at the same address is another module. Without a build id
+        // nothing is remembered.
+        let key = m
+            .build_id
+            .as_ref()
+            .map(|id| (m.path.clone(), m.bias, id.clone()));
+        if let Some(r) = key.as_ref().and_then(|k| cache.0.get(k)) {
             return r.clone();
         }
         let mut ranges = vec![];
@@ -249,7 +255,9 @@ impl Profile {
                 }
             }
         }
-        cache.0.insert(key, ranges.clone());
+        if let Some(k) = key {
+            cache.0.insert(k, ranges.clone());
+        }
         ranges
     }
 
@@ -317,9 +325,10 @@ pub fn builtin() -> Vec<(&'static str, Profile)> {
         .collect()
 }
 
-/// Per-module results of a profile's name entries, by (path, load bias).
+/// Per-module results of a profile's name entries, by (path, load bias,
+/// build id).
 #[derive(Clone, Debug, Default)]
-pub struct RangeCache(BTreeMap<(String, u64), Vec<(u64, u64)>>);
+pub struct RangeCache(BTreeMap<(String, u64, String), Vec<(u64, u64)>>);
 
 impl RangeCache {
     pub const fn new() -> RangeCache {

@@ -181,6 +181,21 @@ fn a_callee_of_an_emitter_mid_emit_is_refused() {
 }
 
 #[test]
+fn a_writer_left_by_setcontext_leaves_nothing_open() {
+    refused("setcontext", "writer rogue_store", "callers: main");
+}
+
+#[test]
+fn a_writer_ended_by_pthread_exit_leaves_nothing_open() {
+    refused("pthread-exit", "writer rogue_store", "callers: main");
+}
+
+#[test]
+fn a_thread_created_mid_emit_inherits_no_open_window() {
+    refused("thread-in-window", "writer rogue_store", "late_writer");
+}
+
+#[test]
 fn a_writer_left_by_longjmp_leaves_nothing_open() {
     refused("after-longjmp", "callers: main", "writer rogue_store");
 }

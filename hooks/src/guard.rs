@@ -65,6 +65,19 @@ pub fn guard(map: &mut RegionMap, start: u64, end: u64, prot: c_int) -> sys::Sys
     Ok(0)
 }
 
+/// After fork, under the mprotect backend: every guarded region sealed
+/// again (a call window of a thread that does not exist in the child could
+/// have left pages writable).
+pub fn reseal_all_in_child() {
+    if globals().backend == Backend::Pkey {
+        return; // PKRU is per thread; the child's one thread keeps its own.
+    }
+    let map = state::REGIONS.lock();
+    for r in map.iter() {
+        let _ = sys::mprotect(r.start, r.end - r.start, sealed_prot(r.prot));
+    }
+}
+
 /// Takes `[start, end)` out of guard with the program's new protection
 /// `prot`: guarded parts lose jitguard's key (back to key 0, or the
 /// program's `pkey` when it asked for one).

@@ -114,6 +114,12 @@ impl Frame {
         unsafe { &(*self.0).uc_mcontext.gregs }
     }
 
+    /// Whether the interrupted code ran on an alternate signal stack.
+    fn on_alt_stack(&self) -> bool {
+        // SAFETY: as above; uc_stack is part of the kernel's frame.
+        unsafe { (*self.0).uc_stack.ss_flags & libc::SS_ONSTACK != 0 }
+    }
+
     fn rip(&self) -> u64 {
         self.reg(libc::REG_RIP) as u64
     }
@@ -468,9 +474,17 @@ fn mprotect_fault(f: &Frame, addr: u64) -> bool {
             )
             .is_ok();
         }
-        // Executing a page another thread holds open (RW, no X): wait for
-        // its reseal and retry.
-        sys::sched_yield();
+        // Executing a page another thread holds open (RW, no X): seal it
+        // again and retry. Waiting instead could deadlock a call window
+        // whose writer waits for this thread; the writer's next store to
+        // the page faults and opens it again.
+        let prot = state::with_snapshot(|s| s.and_then(|s| s.find(page)).map(|r| r.prot));
+        match prot {
+            Some(prot) => {
+                let _ = sys::mprotect(page, 4096, guard::sealed_prot(prot));
+            }
+            None => sys::sched_yield(),
+        }
         return true;
     }
     if err & PF_WRITE == 0 {
@@ -508,9 +522,14 @@ fn mprotect_fault(f: &Frame, addr: u64) -> bool {
     true
 }
 
+/// Seals window pages again, those still guarded: a page unmapped (and
+/// perhaps reused by other memory) during the window is left alone.
 fn seal_pages(pages: &[u64]) {
     for &page in pages {
-        let _ = sys::mprotect(page, 4096, guard::sealed_prot(region_prot(page)));
+        let prot = state::with_snapshot(|s| s.and_then(|s| s.find(page)).map(|r| r.prot));
+        if let Some(prot) = prot {
+            let _ = sys::mprotect(page, 4096, guard::sealed_prot(prot));
+        }
     }
 }
 
@@ -625,6 +644,12 @@ pub fn close_call_window_now() {
 fn close_stale_call_window(f: &Frame, ctx: *mut c_void) {
     let w = WINDOW.with(Cell::get);
     if !w.is_call() {
+        return;
+    }
+    // A handler on an alternate signal stack may sit anywhere relative to
+    // the writer's stack: only a fault on the thread's own stack, above
+    // the writer's frame, shows that the writer is gone.
+    if f.on_alt_stack() {
         return;
     }
     let sp = f.reg(libc::REG_RSP) as u64;

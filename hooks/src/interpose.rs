@@ -329,6 +329,71 @@ hook! {
     }
 }
 
+// Other ways a writer's frame can be left, copied or walked: the call
+// window is closed first (the real return address goes back on the stack),
+// so a new thread never inherits an open window (its PKRU and signal mask
+// are copied from its creator), a context switch or thread exit leaves
+// nothing open, and an unwinder (C++ exception, backtrace) sees the real
+// caller.
+hook! {
+    unsafe fn pthread_create(
+        thread: *mut libc::pthread_t,
+        attr: *const libc::pthread_attr_t,
+        start: extern "C" fn(*mut c_void) -> *mut c_void,
+        arg: *mut c_void
+    ) -> c_int => jg_pthread_create {
+        if ready() {
+            crate::handler::close_call_window_now();
+        }
+        redhook::real!(pthread_create)(thread, attr, start, arg)
+    }
+}
+
+hook! {
+    unsafe fn pthread_exit(retval: *mut c_void) => jg_pthread_exit {
+        if ready() {
+            crate::handler::close_call_window_now();
+        }
+        redhook::real!(pthread_exit)(retval)
+    }
+}
+
+hook! {
+    unsafe fn setcontext(ucp: *const libc::ucontext_t) -> c_int => jg_setcontext {
+        if ready() {
+            crate::handler::close_call_window_now();
+        }
+        redhook::real!(setcontext)(ucp)
+    }
+}
+
+hook! {
+    unsafe fn swapcontext(oucp: *mut libc::ucontext_t, ucp: *const libc::ucontext_t) -> c_int => jg_swapcontext {
+        if ready() {
+            crate::handler::close_call_window_now();
+        }
+        redhook::real!(swapcontext)(oucp, ucp)
+    }
+}
+
+hook! {
+    unsafe fn __cxa_throw(obj: *mut c_void, tinfo: *mut c_void, dest: *mut c_void) => jg_cxa_throw {
+        if ready() {
+            crate::handler::close_call_window_now();
+        }
+        redhook::real!(__cxa_throw)(obj, tinfo, dest)
+    }
+}
+
+hook! {
+    unsafe fn backtrace(buffer: *mut *mut c_void, size: c_int) -> c_int => jg_backtrace {
+        if ready() {
+            crate::handler::close_call_window_now();
+        }
+        redhook::real!(backtrace)(buffer, size)
+    }
+}
+
 hook! {
     unsafe fn dlopen(file: *const libc::c_char, mode: c_int) -> *mut c_void => jg_dlopen {
         let h = redhook::real!(dlopen)(file, mode);

@@ -202,6 +202,11 @@ extern "C" fn after_fork_child() {
     unsafe { state::REGIONS.force_unlock() };
     state::reset_readers_in_child();
     stats_file::reset_for_child();
+    // Pages other threads had open in call windows stay RW in the child's
+    // copy of the page tables, with no thread left to reseal them: seal
+    // every guarded region again (the forking thread's own window, if any,
+    // just refaults).
+    guard::reseal_all_in_child();
 }
 
 fn register_fork_handlers() {

@@ -20,6 +20,14 @@ core::arch::global_asm!(
     ".globl jitguard_reseal_trampoline",
     ".hidden jitguard_reseal_trampoline",
     ".type jitguard_reseal_trampoline,@function",
+    // Unwind tables: an unwinder looks a return address up one byte
+    // before it, so the one-byte pad puts that byte inside this entry,
+    // which says "outermost frame" (rip undefined). A backtrace or a
+    // forced unwind that meets a redirected frame stops here instead of
+    // unwinding with the previous function's rules.
+    ".cfi_startproc",
+    ".cfi_undefined rip",
+    "nop",
     "jitguard_reseal_trampoline:",
     // Room for the real return address, then every register a caller
     // might keep live across the call (see the module comment).
@@ -80,6 +88,7 @@ core::arch::global_asm!(
     "pop rcx",
     "pop rax",
     "ret",
+    ".cfi_endproc",
     ".size jitguard_reseal_trampoline, . - jitguard_reseal_trampoline",
     ".popsection",
     end = sym window_return,
