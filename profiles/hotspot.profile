@@ -39,6 +39,12 @@ prefix _ZN22CodeCacheUnloadingTask
 prefix _ZNK17MachSpillCopyNode
 prefix _ZL11restore_fpu
 suffix 9emit_codeEP13LIR_Assembler
+# The garbage collectors update the oops embedded in compiled methods
+# through their closures' do_oop (G1's, Serial's mark-compact, Parallel's,
+# ...): each GC names its own closure classes, so they are trusted by the
+# method's name. (A machine with one CPU runs the Serial collector.)
+suffix 6do_oopEPP7oopDesc
+suffix 6do_oopEP11narrowOop
 prefix _ZN14MacroAssembler
 prefix _ZN9Assembler
 symbol _ZN10BufferBlob4freeEPS_
@@ -97,3 +103,9 @@ symbol _ZNK10CodeBuffer16relocate_code_toEPS_
 symbol _ZNK10CodeBuffer19copy_relocations_toEPhib
 symbol _ZNK13ConstantTable15fill_jump_tableER10CodeBufferP16MachConstantNode13GrowableArrayIP5LabelE
 symbol _ZNK13ConstantTable4emitER10CodeBuffer
+# Learned under the Serial and Parallel collectors (-XX:+UseSerialGC,
+# -XX:+UseParallelGC): their lists of nmethods that hold young oops live
+# in the code cache too.
+prefix _ZN19ScavengableNMethods
+symbol _ZN11CodeletMarkC2ERP25InterpreterMacroAssemblerPKcN9Bytecodes4CodeE
+symbol _ZN11RuntimeBlobC1EPKcP10CodeBufferiiiiP9OopMapSetb
