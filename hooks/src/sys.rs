@@ -157,31 +157,11 @@ pub fn set_sigmask_word(word: u64) {
     set_sigmask(&set);
 }
 
-/// Copies `buf.len()` bytes from `addr` in this process, failing with
-/// EFAULT instead of faulting: a process_vm_readv from ourselves
-/// (async-signal-safe; mincore cannot tell PROT_NONE).
+/// Copies `buf.len()` bytes from `addr` in this process, failing instead
+/// of faulting: a process_vm_readv from ourselves (async-signal-safe;
+/// mincore cannot tell PROT_NONE).
 fn copy_checked_in(pid: u32, addr: u64, buf: &mut [u8]) -> bool {
-    let local = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let remote = libc::iovec {
-        iov_base: addr as *mut c_void,
-        iov_len: buf.len(),
-    };
-    // SAFETY: `local` describes `buf`; the kernel checks `remote`.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_process_vm_readv,
-            pid as c_long,
-            &local,
-            1usize,
-            &remote,
-            1usize,
-            0usize,
-        )
-    };
-    r == buf.len() as c_long
+    read_prefix_as(pid, addr, buf) == buf.len()
 }
 
 fn copy_checked(addr: u64, buf: &mut [u8]) -> bool {
