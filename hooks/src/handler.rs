@@ -145,9 +145,13 @@ impl Frame {
     }
 }
 
-fn region_prot(addr: u64) -> c_int {
+/// The program's protection of the guarded region holding `addr`, if any.
+fn guarded_prot(addr: u64) -> Option<c_int> {
     state::with_snapshot(|s| s.and_then(|s| s.find(addr)).map(|r| r.prot))
-        .unwrap_or(libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC)
+}
+
+fn region_prot(addr: u64) -> c_int {
+    guarded_prot(addr).unwrap_or(libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC)
 }
 
 /// SIGSEGV: jitguard's own write faults, or the program's.
@@ -244,7 +248,7 @@ fn handle_segv(info: *mut siginfo_t, ctx: *mut c_void) -> bool {
             pkey_fault(&f, ctx, addr, pkey)
         }
         (Backend::Mprotect, _) if code == SEGV_ACCERR => {
-            let in_region = state::with_snapshot(|s| s.and_then(|s| s.find(addr)).is_some());
+            let in_region = guarded_prot(addr).is_some();
             in_region && mprotect_fault(&f, addr)
         }
         _ => false,
@@ -343,8 +347,7 @@ fn writer_allows(f: &Frame, addr: u64, key: Option<u32>) -> Verdict {
                 && g.config.window == jg::config::Window::Call
                 && v.policy != WriterPolicy::AllowAll =>
         {
-            let (r, first) = writers::outermost_trusted(v, r, index == Some(0));
-            writers::return_slot(v, &r, first)
+            writers::call_window_slot(v, r, index == Some(0))
         }
         _ => None,
     };
@@ -478,8 +481,7 @@ fn mprotect_fault(f: &Frame, addr: u64) -> bool {
         // again and retry. Waiting instead could deadlock a call window
         // whose writer waits for this thread; the writer's next store to
         // the page faults and opens it again.
-        let prot = state::with_snapshot(|s| s.and_then(|s| s.find(page)).map(|r| r.prot));
-        match prot {
+        match guarded_prot(page) {
             Some(prot) => {
                 let _ = sys::mprotect(page, 4096, guard::sealed_prot(prot));
             }
@@ -526,8 +528,7 @@ fn mprotect_fault(f: &Frame, addr: u64) -> bool {
 /// perhaps reused by other memory) during the window is left alone.
 fn seal_pages(pages: &[u64]) {
     for &page in pages {
-        let prot = state::with_snapshot(|s| s.and_then(|s| s.find(page)).map(|r| r.prot));
-        if let Some(prot) = prot {
+        if let Some(prot) = guarded_prot(page) {
             let _ = sys::mprotect(page, 4096, guard::sealed_prot(prot));
         }
     }
@@ -603,16 +604,34 @@ pub fn end_call_window() -> u64 {
         // SAFETY: no return address to go back to; abort is always sound.
         unsafe { libc::abort() };
     }
+    if globals().backend != Backend::Pkey {
+        state::add(&COUNTERS.exposed_pages_sum, w.n as u64);
+    }
+    seal_call_window_here(&w);
+    w.call_ret
+}
+
+/// Seals a call window from the thread's own ordinary code (not a signal
+/// frame): its keys in PKRU, or its pages and the held signal mask.
+fn seal_call_window_here(w: &Window) {
     match globals().backend {
         Backend::Pkey => pkru::write(pkru::read().sealed(globals().key_set)),
         _ => {
             seal_pages(&w.pages[..w.n]);
-            state::add(&COUNTERS.exposed_pages_sum, w.n as u64);
             sys::set_sigmask_word(w.saved_mask);
         }
     }
     state::bump(&COUNTERS.reseals);
-    w.call_ret
+}
+
+/// Puts the writer's real return address back in its slot if the slot
+/// still holds the trampoline's (a live frame then returns normally; a
+/// dead one is unused stack).
+fn give_back_return_address(w: &Window) {
+    if sys::read_u64(w.call_slot) == Some(crate::trampoline::address()) {
+        // SAFETY: the slot is in this thread's stack and was just read.
+        unsafe { (w.call_slot as *mut u64).write(w.call_ret) };
+    }
 }
 
 /// Closes this thread's call window from ordinary code (a longjmp is
@@ -624,19 +643,8 @@ pub fn close_call_window_now() {
         return;
     }
     WINDOW.with(|c| c.set(Window::CLOSED));
-    match globals().backend {
-        Backend::Pkey => pkru::write(pkru::read().sealed(globals().key_set)),
-        _ => {
-            seal_pages(&w.pages[..w.n]);
-            sys::set_sigmask_word(w.saved_mask);
-        }
-    }
-    if sys::read_u64(w.call_slot) == Some(crate::trampoline::address()) {
-        // SAFETY: the slot is in this thread's stack and readable; a live
-        // frame gets its return address back, a dead one is unused stack.
-        unsafe { (w.call_slot as *mut u64).write(w.call_ret) };
-    }
-    state::bump(&COUNTERS.reseals);
+    seal_call_window_here(&w);
+    give_back_return_address(&w);
 }
 
 /// A call window whose writer left without returning (a longjmp past it)
@@ -673,11 +681,7 @@ fn close_stale_call_window(f: &Frame, ctx: *mut c_void) {
             f.set_sigmask(w.saved_mask);
         }
     }
-    if sys::read_u64(w.call_slot) == Some(crate::trampoline::address()) {
-        // SAFETY: the slot is in this thread's stack and was readable; if
-        // the frame is still live this gives it its return address back.
-        unsafe { (w.call_slot as *mut u64).write(w.call_ret) };
-    }
+    give_back_return_address(&w);
     WINDOW.with(|c| c.set(Window::CLOSED));
     state::bump(&COUNTERS.reseals);
 }

@@ -445,51 +445,47 @@ pub fn walk(
     (n, decider)
 }
 
-/// The outermost of the trusted frames from `regs` up: a trusted writer
-/// called by another trusted function (WAMR's `alloc_hmu` under
-/// `gc_alloc_vo`) is one writer, and its window lasts the outer call.
-/// Returns the frame and whether it is still the interrupted one.
-pub fn outermost_trusted(view: &View, regs: Regs, first: bool) -> (Regs, bool) {
-    let WriterPolicy::Profile(allowed) = &view.policy else {
-        return (regs, first);
+/// Where a call window for the trusted writer at frame `regs` ends: the
+/// stack slot holding the return address of the *outermost* trusted frame
+/// from `regs` up (a trusted writer called by another trusted function,
+/// like WAMR's `alloc_hmu` under `gc_alloc_vo`, is one writer), and that
+/// address. `first` marks the interrupted frame itself. One walk finds
+/// both: the caller that stops it is the frame the window returns to.
+/// None when the tables cannot say, or the slot does not hold what they
+/// say (then no call window: the write gets one step).
+pub fn call_window_slot(view: &View, regs: Regs, first: bool) -> Option<(u64, u64)> {
+    let allowed = match &view.policy {
+        WriterPolicy::Profile(a) => Some(a),
+        WriterPolicy::AllowAll => None,
     };
     let mem = Mem::new(&view.table);
     let (mut regs, mut first) = (regs, first);
-    for _ in 0..MAX_FRAMES {
-        let Some(hdr) = view.table.find(regs.ip()).and_then(|m| m.eh_frame_hdr) else {
-            break;
-        };
-        let Some(caller) = unwind::step(&mem, hdr, &regs, first) else {
-            break;
-        };
+    for depth in 0..=MAX_FRAMES {
+        let hdr = view.table.find(regs.ip())?.eh_frame_hdr?;
+        let caller = unwind::step(&mem, hdr, &regs, first)?;
         // A return address names the call inside the caller: the caller is
         // trusted if that call site is.
-        if view.table.in_shared(caller.ip()) || !allowed.contains(caller.ip()) {
-            break;
+        let trusted = depth < MAX_FRAMES
+            && !view.table.in_shared(caller.ip())
+            && allowed.is_some_and(|a| a.contains(caller.ip()));
+        if trusted {
+            (regs, first) = (caller, false);
+            continue;
         }
-        (regs, first) = (caller, false);
+        let slot = caller.get(unwind::RSP)?.checked_sub(8)?;
+        let ret = caller.ip();
+        let held = mem.stack_u64(slot);
+        if held != Some(ret) || !follows_a_call(view, ret) {
+            crate::log!(
+                Debug,
+                "no call window: slot {slot:#x} holds {:#x}, not a return address",
+                held.unwrap_or(0)
+            );
+            return None;
+        }
+        return Some((slot, ret));
     }
-    (regs, first)
-}
-
-/// Where the function of frame `regs` will return: the stack slot holding
-/// its return address, and that address. `first` marks the interrupted
-/// frame itself. None when its tables cannot say, or the slot does not
-/// hold what they say (then no call window: the write gets one step).
-pub fn return_slot(view: &View, regs: &Regs, first: bool) -> Option<(u64, u64)> {
-    let hdr = view.table.find(regs.ip())?.eh_frame_hdr?;
-    let caller = unwind::step(&Mem::new(&view.table), hdr, regs, first)?;
-    let slot = caller.get(unwind::RSP)?.checked_sub(8)?;
-    let ret = caller.ip();
-    if sys::read_u64(slot)? != ret || !follows_a_call(view, ret) {
-        crate::log!(
-            Debug,
-            "no call window: slot {slot:#x} holds {:#x}, not a return address",
-            sys::read_u64(slot).unwrap_or(0)
-        );
-        return None;
-    }
-    Some((slot, ret))
+    None
 }
 
 /// Whether the code just before `ret` is a call instruction, as it is for
