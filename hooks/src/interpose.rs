@@ -290,108 +290,43 @@ hook! {
     }
 }
 
-// Leaving a trusted writer by longjmp would skip the reseal trampoline:
-// the call window is closed first (if the jump lands inside the writer, its
-// next write just opens a new one).
-hook! {
-    unsafe fn longjmp(env: *mut c_void, val: c_int) => jg_longjmp {
-        if ready() {
-            crate::handler::close_call_window_now();
-        }
-        redhook::real!(longjmp)(env, val)
-    }
+/// Hooks that close this thread's call window before the real function
+/// runs: each is a way a trusted writer's frame can be left, copied or
+/// walked. A `longjmp` family jump or a context switch would skip the
+/// reseal trampoline (if it lands inside the writer, the next write just
+/// opens a new window); a new thread copies its creator's PKRU and signal
+/// mask, so it must not start inside a window; a thread exit leaves
+/// nothing open; an unwinder (C++ exception, backtrace) then sees the real
+/// caller, because closing puts the return address back on the stack.
+macro_rules! closes_call_window_first {
+    ($(fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? => $export:ident;)*) => {
+        $(hook! {
+            unsafe fn $name($($arg: $ty),*) $(-> $ret)? => $export {
+                if ready() {
+                    crate::handler::close_call_window_now();
+                }
+                redhook::real!($name)($($arg),*)
+            }
+        })*
+    };
 }
 
-hook! {
-    unsafe fn _longjmp(env: *mut c_void, val: c_int) => jg_underscore_longjmp {
-        if ready() {
-            crate::handler::close_call_window_now();
-        }
-        redhook::real!(_longjmp)(env, val)
-    }
-}
-
-hook! {
-    unsafe fn siglongjmp(env: *mut c_void, val: c_int) => jg_siglongjmp {
-        if ready() {
-            crate::handler::close_call_window_now();
-        }
-        redhook::real!(siglongjmp)(env, val)
-    }
-}
-
-hook! {
-    unsafe fn __longjmp_chk(env: *mut c_void, val: c_int) => jg_longjmp_chk {
-        if ready() {
-            crate::handler::close_call_window_now();
-        }
-        redhook::real!(__longjmp_chk)(env, val)
-    }
-}
-
-// Other ways a writer's frame can be left, copied or walked: the call
-// window is closed first (the real return address goes back on the stack),
-// so a new thread never inherits an open window (its PKRU and signal mask
-// are copied from its creator), a context switch or thread exit leaves
-// nothing open, and an unwinder (C++ exception, backtrace) sees the real
-// caller.
-hook! {
-    unsafe fn pthread_create(
+closes_call_window_first! {
+    fn longjmp(env: *mut c_void, val: c_int) => jg_longjmp;
+    fn _longjmp(env: *mut c_void, val: c_int) => jg_underscore_longjmp;
+    fn siglongjmp(env: *mut c_void, val: c_int) => jg_siglongjmp;
+    fn __longjmp_chk(env: *mut c_void, val: c_int) => jg_longjmp_chk;
+    fn setcontext(ucp: *const libc::ucontext_t) -> c_int => jg_setcontext;
+    fn swapcontext(oucp: *mut libc::ucontext_t, ucp: *const libc::ucontext_t) -> c_int => jg_swapcontext;
+    fn pthread_create(
         thread: *mut libc::pthread_t,
         attr: *const libc::pthread_attr_t,
         start: extern "C" fn(*mut c_void) -> *mut c_void,
         arg: *mut c_void
-    ) -> c_int => jg_pthread_create {
-        if ready() {
-            crate::handler::close_call_window_now();
-        }
-        redhook::real!(pthread_create)(thread, attr, start, arg)
-    }
-}
-
-hook! {
-    unsafe fn pthread_exit(retval: *mut c_void) => jg_pthread_exit {
-        if ready() {
-            crate::handler::close_call_window_now();
-        }
-        redhook::real!(pthread_exit)(retval)
-    }
-}
-
-hook! {
-    unsafe fn setcontext(ucp: *const libc::ucontext_t) -> c_int => jg_setcontext {
-        if ready() {
-            crate::handler::close_call_window_now();
-        }
-        redhook::real!(setcontext)(ucp)
-    }
-}
-
-hook! {
-    unsafe fn swapcontext(oucp: *mut libc::ucontext_t, ucp: *const libc::ucontext_t) -> c_int => jg_swapcontext {
-        if ready() {
-            crate::handler::close_call_window_now();
-        }
-        redhook::real!(swapcontext)(oucp, ucp)
-    }
-}
-
-hook! {
-    unsafe fn __cxa_throw(obj: *mut c_void, tinfo: *mut c_void, dest: *mut c_void) => jg_cxa_throw {
-        if ready() {
-            crate::handler::close_call_window_now();
-        }
-        redhook::real!(__cxa_throw)(obj, tinfo, dest)
-    }
-}
-
-hook! {
-    unsafe fn backtrace(buffer: *mut *mut c_void, size: c_int) -> c_int => jg_backtrace {
-        if ready() {
-            crate::handler::close_call_window_now();
-        }
-        redhook::real!(backtrace)(buffer, size)
-    }
+    ) -> c_int => jg_pthread_create;
+    fn pthread_exit(retval: *mut c_void) => jg_pthread_exit;
+    fn __cxa_throw(obj: *mut c_void, tinfo: *mut c_void, dest: *mut c_void) => jg_cxa_throw;
+    fn backtrace(buffer: *mut *mut c_void, size: c_int) -> c_int => jg_backtrace;
 }
 
 hook! {
