@@ -20,6 +20,7 @@ pub mod regions;
 pub mod report;
 pub mod stats;
 pub mod unwind;
+pub mod window;
 pub mod writer;
 pub mod x86;
 

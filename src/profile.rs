@@ -12,7 +12,15 @@
 //! function libpcre2-8.so.0+0x20da9   # the whole function there (by its FDE),
 //!                                    # for modules without symbols
 //! detect jit_compiler_compile        # built-ins: applies when a module has it
+//! during pcre2_jit_compile_8         # any write made while this function runs
 //! ```
+//!
+//! A `during` entry vouches for whatever runs beneath a call to the named
+//! function (found by name in the runtime's own module, `.dynsym`
+//! included): a write is trusted when one of the frames above the writer
+//! returns into it. It lets a stripped build's exported entry point stand
+//! for the unnamed code it calls; it also trusts everything that code
+//! calls, callbacks included (see SECURITY.md).
 //!
 //! A `site` is the *deciding frame* of a write: the writing instruction
 //! itself, or, when that instruction is in a shared routine library (libc's
@@ -44,6 +52,8 @@ pub struct Profile {
     pub suffixes: BTreeSet<String>,
     /// Built-in profiles: functions whose presence selects the profile.
     pub detect: BTreeSet<String>,
+    /// Functions that vouch for every write made while they run.
+    pub during: BTreeSet<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,9 +113,12 @@ impl Profile {
                 ["detect", name] => {
                     p.detect.insert(name.to_string());
                 }
+                ["during", name] => {
+                    p.during.insert(name.to_string());
+                }
                 _ => {
                     return Err(err(format!(
-                        "expected `module NAME build-id ID`, `site MODULE+0xOFF`, `symbol NAME`, `prefix NAME`, `suffix NAME` or `detect NAME`, found `{}`",
+                        "expected `module NAME build-id ID`, `site MODULE+0xOFF`, `symbol NAME`, `prefix NAME`, `suffix NAME`, `during NAME` or `detect NAME`, found `{}`",
                         body.trim()
                     )))
                 }
@@ -120,6 +133,7 @@ impl Profile {
             && self.symbols.is_empty()
             && self.prefixes.is_empty()
             && self.suffixes.is_empty()
+            && self.during.is_empty()
     }
 
     /// Adds `other`'s entries (a later learn run widening a profile).
@@ -133,6 +147,7 @@ impl Profile {
         self.prefixes.extend(other.prefixes);
         self.suffixes.extend(other.suffixes);
         self.detect.extend(other.detect);
+        self.during.extend(other.during);
     }
 
     /// Records one learned write: its deciding frame and, when different,
@@ -175,6 +190,9 @@ impl Profile {
         }
         for name in &self.suffixes {
             let _ = writeln!(s, "suffix {name}");
+        }
+        for name in &self.during {
+            let _ = writeln!(s, "during {name}");
         }
         for (m, off) in &self.functions {
             let _ = writeln!(s, "function {m}+{off:#x}");
@@ -300,10 +318,14 @@ impl Profile {
                     .iter()
                     .any(|d| m.functions_named(d).next().is_some())
         };
+        let mut during = vec![];
         for m in table.modules().iter().filter(|m| !m.is_shared() && home(m)) {
             ranges.extend(self.symbol_ranges(m, cache));
+            for name in &self.during {
+                during.extend(m.functions_named(name));
+            }
         }
-        (Allowed::new(ranges), warnings)
+        (Allowed::new(ranges).vouched_by(during), warnings)
     }
 }
 
@@ -340,31 +362,68 @@ impl RangeCache {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Allowed {
     ranges: Vec<(u64, u64)>,
+    /// Functions whose running vouches for the writes beneath them.
+    during: Vec<(u64, u64)>,
+}
+
+/// Sorted, merged copies of `ranges`.
+fn merged(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    ranges.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match out.last_mut() {
+            Some(last) if r.0 <= last.1 => last.1 = last.1.max(r.1),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+fn in_ranges(ranges: &[(u64, u64)], addr: u64) -> bool {
+    let i = ranges.partition_point(|r| r.0 <= addr);
+    i > 0 && addr < ranges[i - 1].1
 }
 
 impl Allowed {
-    pub fn new(mut ranges: Vec<(u64, u64)>) -> Allowed {
-        ranges.sort_unstable();
-        let mut out: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
-        for r in ranges {
-            match out.last_mut() {
-                Some(last) if r.0 <= last.1 => last.1 = last.1.max(r.1),
-                _ => out.push(r),
-            }
+    pub fn new(ranges: Vec<(u64, u64)>) -> Allowed {
+        Allowed {
+            ranges: merged(ranges),
+            during: vec![],
         }
-        Allowed { ranges: out }
+    }
+
+    /// These ranges, with `during` as vouching functions.
+    pub fn vouched_by(mut self, during: Vec<(u64, u64)>) -> Allowed {
+        self.during.extend(during);
+        self.during = merged(core::mem::take(&mut self.during));
+        self
     }
 
     /// These ranges and `extra`.
     pub fn including(self, extra: &[(u64, u64)]) -> Allowed {
         let mut r = self.ranges;
         r.extend_from_slice(extra);
-        Allowed::new(r)
+        Allowed {
+            ranges: merged(r),
+            during: self.during,
+        }
     }
 
+    /// Whether a deciding frame at `addr` is trusted.
     pub fn contains(&self, addr: u64) -> bool {
-        let i = self.ranges.partition_point(|r| r.0 <= addr);
-        i > 0 && addr < self.ranges[i - 1].1
+        in_ranges(&self.ranges, addr)
+    }
+
+    /// Whether a frame at `addr` (a return address above the writer) lies
+    /// in a vouching function.
+    pub fn vouches(&self, addr: u64) -> bool {
+        in_ranges(&self.during, addr)
+    }
+
+    /// Whether any function vouches: only then is the walk above the
+    /// deciding frame worth its cost.
+    pub fn has_vouchers(&self) -> bool {
+        !self.during.is_empty()
     }
 
     pub fn len(&self) -> usize {
@@ -395,6 +454,25 @@ mod tests {
             "emit+0x10 via libc.so.6"
         );
         assert_eq!(Profile::parse(&p.render()).unwrap(), p);
+    }
+
+    #[test]
+    fn during_entries_vouch_in_the_runtime_module_only() {
+        let t = sample();
+        let p = Profile::parse("detect emit\nduring emit\n").unwrap();
+        assert_eq!(Profile::parse(&p.render()).unwrap(), p);
+        let (allowed, _) = p.resolve(&t);
+        assert!(allowed.has_vouchers());
+        assert!(allowed.vouches(0x5555_0000_1180), "a return into emit");
+        assert!(!allowed.vouches(0x5555_0000_1200), "past emit");
+        assert!(
+            !allowed.contains(0x5555_0000_1180),
+            "vouching is not a trusted deciding frame"
+        );
+        let none = Profile::parse("symbol emit\n").unwrap().resolve(&t).0;
+        assert!(!none.has_vouchers());
+        let widened = allowed.including(&[(1, 2)]);
+        assert!(widened.vouches(0x5555_0000_1180) && widened.contains(1));
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub struct WriteSite {
     /// address into the first caller outside the shared routine libraries.
     /// None when the walk out of a shared routine failed: an unnamed writer.
     pub decider: Option<u64>,
+    /// A frame above the writer returns into a function the profile's
+    /// `during` entries name (see `jg::profile`).
+    pub vouched: bool,
 }
 
 /// Which writers a policy trusts.
@@ -53,7 +56,7 @@ impl WriterPolicy {
     pub fn trusts(&self, site: &WriteSite) -> bool {
         match self {
             WriterPolicy::AllowAll => true,
-            WriterPolicy::Profile(a) => site.decider.is_some_and(|d| a.contains(d)),
+            WriterPolicy::Profile(a) => site.vouched || site.decider.is_some_and(|d| a.contains(d)),
         }
     }
 
@@ -79,6 +82,7 @@ mod tests {
             addr: 0x2000,
             tid: 1,
             decider: None,
+            vouched: false,
         };
         let p = WriterPolicy::AllowAll;
         assert_eq!(p.decide(&site, Mode::Enforce), Decision::Open);
@@ -94,6 +98,7 @@ mod tests {
             addr: 0x2000,
             tid: 1,
             decider,
+            vouched: false,
         };
         assert_eq!(p.decide(&site(Some(0x1010)), Mode::Enforce), Decision::Open);
         assert_eq!(p.decide(&site(Some(0x1100)), Mode::Enforce), Decision::Deny);
@@ -110,5 +115,10 @@ mod tests {
             p.decide(&site(Some(0x9999)), Mode::Learn),
             Decision::OpenLearned
         );
+        let vouched = WriteSite {
+            vouched: true,
+            ..site(Some(0x9999))
+        };
+        assert_eq!(p.decide(&vouched, Mode::Enforce), Decision::Open);
     }
 }
