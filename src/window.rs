@@ -164,9 +164,7 @@ impl Window {
     pub fn saved_mask(&self) -> Option<u64> {
         match self {
             Window::Closed => None,
-            Window::Insn { saved_mask, .. } | Window::Call { saved_mask, .. } => {
-                Some(*saved_mask)
-            }
+            Window::Insn { saved_mask, .. } | Window::Call { saved_mask, .. } => Some(*saved_mask),
         }
     }
 
@@ -301,7 +299,10 @@ mod tests {
     #[test]
     fn writer_gone_only_above_the_slot_and_nearby() {
         let w = Window::call(0, 1, END, 0);
-        assert!(!w.writer_gone(END.slot - 64), "deeper: the writer still runs");
+        assert!(
+            !w.writer_gone(END.slot - 64),
+            "deeper: the writer still runs"
+        );
         assert!(!w.writer_gone(END.slot), "at the slot: not yet returned");
         assert!(w.writer_gone(END.slot + 64));
         assert!(!w.writer_gone(END.slot + (2 << 30)), "another stack");

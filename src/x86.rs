@@ -183,9 +183,34 @@ pub fn needs_elementwise(plan: &RepPlan, df: bool) -> bool {
         }
 }
 
+/// Whether the 7 bytes before a return address end a call instruction:
+/// `call rel32` (E8 + 4 bytes), or `call` through a register or memory
+/// operand (FF /2 with a ModRM, SIB and displacement of 0-4 bytes: total
+/// lengths 2, 3, 6 and 7). A check that a stack slot the unwind tables
+/// named really holds a return address.
+pub fn ends_a_call(before: &[u8; 7]) -> bool {
+    // The byte `k` before the return address.
+    let at = |k: usize| before[7 - k];
+    let indirect = |k: usize| at(k) == 0xff && (at(k - 1) >> 3) & 7 == 2;
+    at(5) == 0xe8 || indirect(2) || indirect(3) || indirect(6) || indirect(7)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn return_addresses_follow_calls() {
+        // call rel32
+        assert!(ends_a_call(&[0x90, 0x90, 0xe8, 1, 2, 3, 4]));
+        // call rax (ff d0), call [rbx+8] (ff 53 08), call [rip+d32] (ff 15 ..)
+        assert!(ends_a_call(&[0x90, 0x90, 0x90, 0x90, 0x90, 0xff, 0xd0]));
+        assert!(ends_a_call(&[0x90, 0x90, 0x90, 0x90, 0xff, 0x53, 0x08]));
+        assert!(ends_a_call(&[0x90, 0xff, 0x15, 1, 2, 3, 4]));
+        // jmp rax (ff e0, /4) and plain code are not calls
+        assert!(!ends_a_call(&[0x90, 0x90, 0x90, 0x90, 0x90, 0xff, 0xe0]));
+        assert!(!ends_a_call(&[0x90; 7]));
+    }
 
     #[test]
     fn decodes_the_glibc_forms() {

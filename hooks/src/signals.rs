@@ -1,93 +1,93 @@
 //! Signals stay the program's: jitguard keeps its SIGSEGV and SIGTRAP
 //! handlers installed, and the program's `sigaction` (and the older
-//! `signal`, `bsd_signal`, `sysv_signal`, `sigset`, which glibc implements
-//! without going through the PLT) only records the program's action. Every
-//! signal that is not jitguard's own is passed to that recorded action with
-//! the same siginfo and context, honouring SA_SIGINFO, SA_NODEFER,
-//! SA_RESETHAND, sa_mask, SIG_IGN and SIG_DFL, like Android's sigchain.
+//! `signal` family, which glibc implements without going through the PLT)
+//! only records the program's action. Every signal that is not jitguard's
+//! own is passed to that recorded action with the same siginfo and
+//! context, honouring SA_SIGINFO, SA_NODEFER, SA_RESETHAND, sa_mask,
+//! SIG_IGN and SIG_DFL, like Android's sigchain.
 //!
-//! A recorded action is an immutable record behind an atomic pointer: the
-//! handler reads it without locks. Replaced records are leaked on purpose
-//! (a handler may still be reading one; programs set these few actions a
-//! handful of times).
+//! One `Chain` per owned signal holds the program's action, published for
+//! lock-free reads; replacing it allocates nothing, so it may happen in a
+//! handler (SA_RESETHAND, a program handler calling sigaction).
 
-use crate::state::{self, COUNTERS};
+use crate::counters::{self, COUNTERS};
+use crate::published::Published;
+use crate::sigmask;
 use crate::sys;
 use core::sync::atomic::{AtomicBool, Ordering};
 use libc::{c_int, c_void, sighandler_t, siginfo_t};
-use redhook::{hook, real};
 
 /// The signals jitguard owns.
 pub const OWNED: [c_int; 2] = [libc::SIGSEGV, libc::SIGTRAP];
 
+/// The program's action for one signal.
 #[derive(Clone, Copy)]
-struct AppAction {
-    handler: sighandler_t,
-    flags: c_int,
-    mask: libc::sigset_t,
+pub struct AppAction {
+    pub handler: sighandler_t,
+    pub flags: c_int,
+    pub mask: libc::sigset_t,
 }
 
-/// Recorded actions live in a fixed ring per signal (no allocation: the
-/// program may call sigaction from a signal handler, and SA_RESETHAND is
-/// applied inside jitguard's). A reader copies the record the published
-/// index names; a slot is reused only after RING more updates.
-const RING: usize = 64;
-
-struct Records {
-    slots: [[core::cell::UnsafeCell<AppAction>; RING]; 2],
-    next: [core::sync::atomic::AtomicUsize; 2],
-    current: [core::sync::atomic::AtomicUsize; 2],
-}
-
-// SAFETY: slots are written only at a fresh index claimed with fetch_add
-// and published after the write; readers copy published slots.
-unsafe impl Sync for Records {}
-
-const EMPTY_ACTION: AppAction = AppAction {
+pub const DEFAULT_ACTION: AppAction = AppAction {
     handler: libc::SIG_DFL,
     flags: 0,
     // SAFETY: an all-zero sigset_t is the empty set.
     mask: unsafe { core::mem::zeroed() },
 };
 
-static RECORDS: Records = Records {
-    slots: [
-        [const { core::cell::UnsafeCell::new(EMPTY_ACTION) }; RING],
-        [const { core::cell::UnsafeCell::new(EMPTY_ACTION) }; RING],
-    ],
-    next: [const { core::sync::atomic::AtomicUsize::new(1) }; 2],
-    current: [const { core::sync::atomic::AtomicUsize::new(0) }; 2],
-};
-
-static INSTALLED: AtomicBool = AtomicBool::new(false);
-
-fn slot(sig: c_int) -> Option<usize> {
-    OWNED.iter().position(|&s| s == sig)
+/// One owned signal: the program's recorded action.
+pub struct Chain {
+    action: Published<AppAction>,
 }
 
-fn owned(sig: c_int) -> Option<usize> {
+impl Chain {
+    const fn new() -> Chain {
+        Chain {
+            action: Published::new(),
+        }
+    }
+
+    /// The program's action (SIG_DFL until it sets one).
+    pub fn action(&self) -> AppAction {
+        self.action.read().map_or(DEFAULT_ACTION, |a| *a)
+    }
+
+    pub fn set(&self, a: AppAction) {
+        self.action.publish(a);
+    }
+}
+
+static CHAINS: [Chain; 2] = [Chain::new(), Chain::new()];
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// The chain of an owned signal, once jitguard's handlers are installed.
+pub fn owned(sig: c_int) -> Option<&'static Chain> {
     if INSTALLED.load(Ordering::Acquire) {
-        slot(sig)
+        chain_of(sig)
     } else {
         None
     }
 }
 
-fn empty_set() -> libc::sigset_t {
-    // SAFETY: an all-zero sigset_t is the empty set; sigemptyset makes sure.
-    unsafe {
-        let mut s: libc::sigset_t = core::mem::zeroed();
-        libc::sigemptyset(&mut s);
-        s
-    }
+fn chain_of(sig: c_int) -> Option<&'static Chain> {
+    OWNED.iter().position(|&s| s == sig).map(|i| &CHAINS[i])
+}
+
+pub fn installed() -> bool {
+    INSTALLED.load(Ordering::Acquire)
+}
+
+fn real_sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
+    // SAFETY: libc's own sigaction, with pointers valid for the call.
+    unsafe { crate::real!(sigaction)(sig, act, old) }
 }
 
 /// Every signal but the synchronous fault signals, which the kernel must
 /// be able to deliver (it kills a process whose fault signal is blocked).
 fn async_signals() -> libc::sigset_t {
-    // SAFETY: valid sets.
+    let mut s = sigmask::empty_set();
+    // SAFETY: filling and editing a valid set.
     unsafe {
-        let mut s: libc::sigset_t = core::mem::zeroed();
         libc::sigfillset(&mut s);
         for sig in [
             libc::SIGSEGV,
@@ -98,44 +98,23 @@ fn async_signals() -> libc::sigset_t {
         ] {
             libc::sigdelset(&mut s, sig);
         }
-        s
     }
-}
-
-fn record(i: usize, a: AppAction) {
-    let slot = RECORDS.next[i].fetch_add(1, Ordering::AcqRel) % RING;
-    // SAFETY: the slot index was just claimed; it is published below.
-    unsafe { *RECORDS.slots[i][slot].get() = a };
-    RECORDS.current[i].store(slot, Ordering::Release);
-}
-
-fn recorded(i: usize) -> AppAction {
-    let slot = RECORDS.current[i].load(Ordering::Acquire);
-    // SAFETY: a published slot holds a complete record (Copy).
-    unsafe { *RECORDS.slots[i][slot].get() }
-}
-
-fn real_sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
-    // SAFETY: libc's own sigaction, resolved by redhook at first use
-    // (jitguard's start-up), with pointers valid for the call.
-    unsafe { real!(sigaction)(sig, act, old) }
+    s
 }
 
 /// Installs jitguard's handlers for the owned signals, recording whatever
 /// was installed before as the program's action.
 pub fn install(segv: usize, trap: usize) -> bool {
-    for (i, (&sig, h)) in OWNED.iter().zip([segv, trap]).enumerate() {
+    for (&sig, h) in OWNED.iter().zip([segv, trap]) {
+        let chain = chain_of(sig).expect("owned signal");
         // SAFETY: zeroed sigaction is a valid out-parameter / starting value.
         let mut prev: libc::sigaction = unsafe { core::mem::zeroed() };
         if real_sigaction(sig, core::ptr::null(), &mut prev) == 0 {
-            record(
-                i,
-                AppAction {
-                    handler: prev.sa_sigaction,
-                    flags: prev.sa_flags,
-                    mask: prev.sa_mask,
-                },
-            );
+            chain.set(AppAction {
+                handler: prev.sa_sigaction,
+                flags: prev.sa_flags,
+                mask: prev.sa_mask,
+            });
         }
         // SAFETY: as above.
         let mut act: libc::sigaction = unsafe { core::mem::zeroed() };
@@ -155,12 +134,16 @@ pub fn install(segv: usize, trap: usize) -> bool {
     true
 }
 
-/// Lets `sig` take its default action: the process dies by it.
-fn die_by(sig: c_int, info: *mut siginfo_t) {
-    // SAFETY: as above.
+fn set_default(sig: c_int) {
+    // SAFETY: a zeroed sigaction with SIG_DFL is a valid action.
     let mut dfl: libc::sigaction = unsafe { core::mem::zeroed() };
     dfl.sa_sigaction = libc::SIG_DFL;
     real_sigaction(sig, &dfl, core::ptr::null_mut());
+}
+
+/// Lets `sig` take its default action: the process dies by it.
+fn die_by(sig: c_int, info: *mut siginfo_t) {
+    set_default(sig);
     // SAFETY: info is the kernel's siginfo for this delivery.
     let code = unsafe { (*info).si_code };
     // A hardware fault re-executes the faulting instruction on return and
@@ -173,32 +156,16 @@ fn die_by(sig: c_int, info: *mut siginfo_t) {
 }
 
 /// Makes jitguard's own denial fatal: SIGSEGV's default action, then the
-/// caller returns and the write faults again.
+/// handler returns and the write faults again.
 pub fn die_by_segv_on_return() {
-    // SAFETY: as above.
-    let mut dfl: libc::sigaction = unsafe { core::mem::zeroed() };
-    dfl.sa_sigaction = libc::SIG_DFL;
-    real_sigaction(libc::SIGSEGV, &dfl, core::ptr::null_mut());
-}
-
-/// `into |= from`, word by word.
-fn or_sigset(into: &mut libc::sigset_t, from: &libc::sigset_t) {
-    // SAFETY: sigset_t is plain words; both references are valid.
-    unsafe {
-        let n = core::mem::size_of::<libc::sigset_t>() / 8;
-        let a = into as *mut libc::sigset_t as *mut u64;
-        let b = from as *const libc::sigset_t as *const u64;
-        for k in 0..n {
-            *a.add(k) |= *b.add(k);
-        }
-    }
+    set_default(libc::SIGSEGV);
 }
 
 /// Passes a signal that is not jitguard's to the program's action.
 pub fn chain(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
-    state::bump(&COUNTERS.chained_signals);
-    let Some(i) = slot(sig) else { return };
-    let a = recorded(i);
+    counters::bump(&COUNTERS.chained_signals);
+    let Some(chain) = chain_of(sig) else { return };
+    let a = chain.action();
     match a.handler {
         libc::SIG_DFL => die_by(sig, info),
         libc::SIG_IGN => {
@@ -214,7 +181,7 @@ pub fn chain(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
             // interrupted context's, plus sa_mask, plus the signal.
             // SAFETY: ctx is the kernel's ucontext for this delivery.
             let mut mask = unsafe { (*(ctx as *const libc::ucontext_t)).uc_sigmask };
-            or_sigset(&mut mask, &a.mask);
+            sigmask::or_sigset(&mut mask, &a.mask);
             if a.flags & libc::SA_NODEFER == 0 {
                 // SAFETY: valid set.
                 unsafe { libc::sigaddset(&mut mask, sig) };
@@ -223,11 +190,11 @@ pub fn chain(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
             // between must not find SIG_DFL while the handler is unblocked.
             // The owned signals stay deliverable (a handler may write JIT
             // code); the program sees them blocked through the virtual mask.
-            let virt = without_owned(&mut mask);
-            let virt_before = VIRTUALLY_BLOCKED.with(|c| c.replace(virt));
+            let virt = sigmask::without_owned(&mut mask);
+            let virt_before = sigmask::replace_virtual(virt);
             let old = sys::set_sigmask(&mask);
             if a.flags & libc::SA_RESETHAND != 0 {
-                record(i, EMPTY_ACTION);
+                chain.set(DEFAULT_ACTION);
             }
             // SAFETY: the program installed `h` for this signal with these
             // flags; we call it as the kernel would, with the kernel's
@@ -243,18 +210,26 @@ pub fn chain(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
                 }
             }
             sys::set_sigmask(&old);
-            VIRTUALLY_BLOCKED.with(|c| c.set(virt_before));
+            sigmask::replace_virtual(virt_before);
         }
     }
 }
 
-fn do_sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
-    let Some(i) = owned(sig) else {
+/// The program's `sigaction` for any signal.
+///
+/// # Safety
+/// `act` and `old` are valid or null, as for libc's sigaction.
+pub unsafe fn sigaction(
+    sig: c_int,
+    act: *const libc::sigaction,
+    old: *mut libc::sigaction,
+) -> c_int {
+    let Some(chain) = owned(sig) else {
         return real_sigaction(sig, act, old);
     };
-    let cur = recorded(i);
-    // SAFETY: the program passes valid (or null) pointers, as for libc.
-    // `act` is read before `old` is written: they may be the same struct.
+    let cur = chain.action();
+    // SAFETY: the caller's contract. `act` is read before `old` is
+    // written: they may be the same struct.
     unsafe {
         let new = act.as_ref().map(|a| AppAction {
             handler: a.sa_sigaction,
@@ -268,212 +243,118 @@ fn do_sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigacti
             (*old).sa_mask = cur.mask;
         }
         if let Some(a) = new {
-            record(i, a);
+            chain.set(a);
         }
     }
     0
 }
 
-/// Installs `handler` for an owned signal the way the `signal` family does,
-/// returning the previous handler.
-fn set_simple(
-    i: usize,
-    sig: c_int,
-    handler: sighandler_t,
-    flags: c_int,
-    block_self: bool,
-) -> sighandler_t {
-    let prev = recorded(i).handler;
-    let mut mask = empty_set();
-    if block_self {
-        // SAFETY: valid set.
-        unsafe { libc::sigaddset(&mut mask, sig) };
-    }
-    record(
-        i,
-        AppAction {
-            handler,
-            flags,
-            mask,
-        },
-    );
-    prev
+/// The `signal` family's semantics.
+#[derive(Clone, Copy)]
+pub enum Simple {
+    /// BSD (glibc's `signal`, `bsd_signal`, `ssignal`): restart, block the
+    /// signal while its handler runs.
+    Bsd,
+    /// System V (`sysv_signal`): one shot, not blocked while running.
+    SysV,
 }
 
-hook! {
-    unsafe fn sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int => jg_sigaction {
-        do_sigaction(sig, act, old)
-    }
-}
-
-hook! {
-    unsafe fn signal(sig: c_int, handler: sighandler_t) -> sighandler_t => jg_signal {
-        match owned(sig) {
-            // BSD semantics, as glibc's signal(): restart, block while running.
-            Some(i) => set_simple(i, sig, handler, libc::SA_RESTART, true),
-            None => real!(signal)(sig, handler),
+/// Installs `handler` for `sig` the way the `signal` family does,
+/// returning the previous handler; None when `sig` is not owned (the
+/// caller then calls the real function).
+pub fn set_simple(sig: c_int, handler: sighandler_t, how: Simple) -> Option<sighandler_t> {
+    let chain = owned(sig)?;
+    let prev = chain.action().handler;
+    let mut mask = sigmask::empty_set();
+    let flags = match how {
+        Simple::Bsd => {
+            // SAFETY: valid set.
+            unsafe { libc::sigaddset(&mut mask, sig) };
+            libc::SA_RESTART
         }
-    }
-}
-
-hook! {
-    unsafe fn bsd_signal(sig: c_int, handler: sighandler_t) -> sighandler_t => jg_bsd_signal {
-        match owned(sig) {
-            Some(i) => set_simple(i, sig, handler, libc::SA_RESTART, true),
-            None => real!(bsd_signal)(sig, handler),
-        }
-    }
-}
-
-hook! {
-    unsafe fn sysv_signal(sig: c_int, handler: sighandler_t) -> sighandler_t => jg_sysv_signal {
-        match owned(sig) {
-            // System V semantics: one shot, not blocked while running.
-            Some(i) => set_simple(i, sig, handler, libc::SA_RESETHAND | libc::SA_NODEFER, false),
-            None => real!(sysv_signal)(sig, handler),
-        }
-    }
+        Simple::SysV => libc::SA_RESETHAND | libc::SA_NODEFER,
+    };
+    chain.set(AppAction {
+        handler,
+        flags,
+        mask,
+    });
+    Some(prev)
 }
 
 const SIG_HOLD: sighandler_t = 2;
 
-hook! {
-    unsafe fn sigset(sig: c_int, disp: sighandler_t) -> sighandler_t => jg_sigset {
-        let Some(i) = owned(sig) else { return real!(sigset)(sig, disp) };
-        // Holding an owned signal is virtual (see the sigprocmask hooks).
-        let bit = 1u64 << (sig - 1);
-        let was_held = VIRTUALLY_BLOCKED.with(|c| c.get() & bit != 0);
-        let prev = recorded(i).handler;
-        if disp == SIG_HOLD {
-            VIRTUALLY_BLOCKED.with(|c| c.set(c.get() | bit));
-        } else {
-            record(i, AppAction { handler: disp, flags: 0, mask: empty_set() });
-            VIRTUALLY_BLOCKED.with(|c| c.set(c.get() & !bit));
+/// `sigset` for an owned signal: holding it is virtual (see `sigmask`).
+pub fn sigset(sig: c_int, disp: sighandler_t) -> Option<sighandler_t> {
+    let chain = owned(sig)?;
+    let bit = 1u64 << (sig - 1);
+    let was_held = sigmask::virtual_mask() & bit != 0;
+    let prev = chain.action().handler;
+    if disp == SIG_HOLD {
+        sigmask::replace_virtual(sigmask::virtual_mask() | bit);
+    } else {
+        chain.set(AppAction {
+            handler: disp,
+            flags: 0,
+            mask: sigmask::empty_set(),
+        });
+        sigmask::replace_virtual(sigmask::virtual_mask() & !bit);
+    }
+    Some(if was_held { SIG_HOLD } else { prev })
+}
+
+/// `siginterrupt` for an owned signal.
+pub fn siginterrupt(sig: c_int, flag: c_int) -> Option<c_int> {
+    let chain = owned(sig)?;
+    let mut a = chain.action();
+    if flag != 0 {
+        a.flags &= !libc::SA_RESTART;
+    } else {
+        a.flags |= libc::SA_RESTART;
+    }
+    chain.set(a);
+    Some(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chain_starts_at_sig_dfl_and_keeps_the_latest_action() {
+        let c = Chain::new();
+        assert_eq!(c.action().handler, libc::SIG_DFL);
+        for h in 10..40 {
+            c.set(AppAction {
+                handler: h,
+                flags: libc::SA_SIGINFO,
+                mask: sigmask::empty_set(),
+            });
         }
-        if was_held { SIG_HOLD } else { prev }
+        assert_eq!(c.action().handler, 39);
+        assert_eq!(c.action().flags, libc::SA_SIGINFO);
     }
-}
 
-hook! {
-    unsafe fn __sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int => jg_libc_sigaction {
-        do_sigaction(sig, act, old)
+    #[test]
+    fn only_segv_and_trap_have_chains() {
+        assert!(chain_of(libc::SIGSEGV).is_some());
+        assert!(chain_of(libc::SIGTRAP).is_some());
+        assert!(chain_of(libc::SIGBUS).is_none());
+        assert!(owned(libc::SIGSEGV).is_none(), "not before install");
     }
-}
 
-hook! {
-    unsafe fn ssignal(sig: c_int, handler: sighandler_t) -> sighandler_t => jg_ssignal {
-        match owned(sig) {
-            Some(i) => set_simple(i, sig, handler, libc::SA_RESTART, true),
-            None => real!(ssignal)(sig, handler),
+    #[test]
+    fn async_signals_leave_the_fault_signals_deliverable() {
+        let s = sigmask::first_word(&async_signals());
+        for sig in [
+            libc::SIGSEGV,
+            libc::SIGBUS,
+            libc::SIGTRAP,
+            libc::SIGILL,
+            libc::SIGFPE,
+        ] {
+            assert_eq!(s & (1 << (sig - 1)), 0);
         }
-    }
-}
-
-hook! {
-    unsafe fn __sysv_signal(sig: c_int, handler: sighandler_t) -> sighandler_t => jg_libc_sysv_signal {
-        match owned(sig) {
-            Some(i) => set_simple(i, sig, handler, libc::SA_RESETHAND | libc::SA_NODEFER, false),
-            None => real!(__sysv_signal)(sig, handler),
-        }
-    }
-}
-
-hook! {
-    unsafe fn siginterrupt(sig: c_int, flag: c_int) -> c_int => jg_siginterrupt {
-        let Some(i) = owned(sig) else { return real!(siginterrupt)(sig, flag) };
-        let mut a = recorded(i);
-        if flag != 0 {
-            a.flags &= !libc::SA_RESTART;
-        } else {
-            a.flags |= libc::SA_RESTART;
-        }
-        record(i, a);
-        0
-    }
-}
-
-// The fault signals are never really blocked: the kernel kills a thread
-// whose SIGSEGV (or trap SIGTRAP) is blocked when the fault happens, and
-// any thread may write JIT code. A program's blocking of them is kept as a
-// per-thread virtual mask it sees in `oldset`; sent SIGSEGV/SIGTRAP are
-// still delivered while virtually blocked (documented limitation).
-thread_local! {
-    static VIRTUALLY_BLOCKED: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
-}
-
-fn owned_bits() -> u64 {
-    OWNED.iter().fold(0, |m, &s| m | 1 << (s - 1))
-}
-
-fn first_word(set: &libc::sigset_t) -> u64 {
-    // SAFETY: sigset_t is at least one 64-bit word.
-    unsafe { (set as *const libc::sigset_t as *const u64).read() }
-}
-
-fn set_first_word(set: &mut libc::sigset_t, w: u64) {
-    // SAFETY: as above.
-    unsafe { (set as *mut libc::sigset_t as *mut u64).write(w) }
-}
-
-/// Removes the owned signals from a mask that is about to be really
-/// installed (chain uses it for the program's handler).
-pub fn without_owned(set: &mut libc::sigset_t) -> u64 {
-    let w = first_word(set);
-    set_first_word(set, w & !owned_bits());
-    w & owned_bits()
-}
-
-type SigmaskFn = unsafe extern "C" fn(c_int, *const libc::sigset_t, *mut libc::sigset_t) -> c_int;
-
-fn do_sigmask(
-    how: c_int,
-    set: *const libc::sigset_t,
-    old: *mut libc::sigset_t,
-    real: SigmaskFn,
-) -> c_int {
-    if !INSTALLED.load(Ordering::Acquire) {
-        // SAFETY: libc's own function with the program's arguments.
-        return unsafe { real(how, set, old) };
-    }
-    let before = VIRTUALLY_BLOCKED.with(core::cell::Cell::get);
-    // SAFETY: the program's pointers, valid or null as for libc.
-    let new = unsafe { set.as_ref() }.copied();
-    let r = match new {
-        Some(mut n) => {
-            let asked = without_owned(&mut n);
-            let after = match how {
-                libc::SIG_BLOCK => before | asked,
-                libc::SIG_UNBLOCK => before & !asked,
-                libc::SIG_SETMASK => asked,
-                _ => before,
-            };
-            // SAFETY: as above, with our filtered copy of the set.
-            let r = unsafe { real(how, &n, old) };
-            if r == 0 {
-                VIRTUALLY_BLOCKED.with(|c| c.set(after));
-            }
-            r
-        }
-        // SAFETY: a query only.
-        None => unsafe { real(how, set, old) },
-    };
-    if r == 0 {
-        // SAFETY: `old` was filled by libc when non-null.
-        if let Some(o) = unsafe { old.as_mut() } {
-            set_first_word(o, first_word(o) | before);
-        }
-    }
-    r
-}
-
-hook! {
-    unsafe fn sigprocmask(how: c_int, set: *const libc::sigset_t, old: *mut libc::sigset_t) -> c_int => jg_sigprocmask {
-        do_sigmask(how, set, old, real!(sigprocmask))
-    }
-}
-
-hook! {
-    unsafe fn pthread_sigmask(how: c_int, set: *const libc::sigset_t, old: *mut libc::sigset_t) -> c_int => jg_pthread_sigmask {
-        do_sigmask(how, set, old, real!(pthread_sigmask))
+        assert_ne!(s & (1 << (libc::SIGALRM - 1)), 0);
     }
 }

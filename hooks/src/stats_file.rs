@@ -1,8 +1,9 @@
 //! Writing the stats file at exit (`JITGUARD_STATS`, `%p` = pid).
 
-use crate::state::{globals, COUNTERS, REGIONS};
+use crate::counters::COUNTERS;
+use crate::regions::REGIONS;
+use crate::state::globals;
 use core::sync::atomic::{AtomicU64, Ordering};
-use jg::config::Backend;
 use jg::stats::Stats;
 
 fn get(c: &AtomicU64) -> u64 {
@@ -11,24 +12,7 @@ fn get(c: &AtomicU64) -> u64 {
 
 /// A forked child counts its own events from zero.
 pub fn reset_for_child() {
-    for c in [
-        &COUNTERS.write_faults,
-        &COUNTERS.opens,
-        &COUNTERS.denials,
-        &COUNTERS.audited,
-        &COUNTERS.rep_emulations,
-        &COUNTERS.rep_bytes,
-        &COUNTERS.reseals,
-        &COUNTERS.seal_fixups,
-        &COUNTERS.chained_signals,
-        &COUNTERS.handler_ns,
-        &COUNTERS.exposed_pages_sum,
-        &COUNTERS.pages_opened,
-        &COUNTERS.unnamed_writers,
-        &COUNTERS.call_windows,
-    ] {
-        c.store(0, Ordering::Relaxed);
-    }
+    crate::counters::reset_in_child();
 }
 
 /// Pages given a code key over the run (pkey backend).
@@ -45,10 +29,10 @@ pub fn collect() -> Stats {
     // Hashed: pages given their own code key. Single (one key for all) and
     // mprotect: page openings.
     let hashed = g
-        .keys
-        .as_ref()
-        .is_some_and(|k| k.policy() == jg::config::Policy::Hashed);
-    let pages = if g.backend == Backend::Pkey && hashed {
+        .protection
+        .keys()
+        .is_some_and(|k| k.policy.policy() == jg::config::Policy::Hashed);
+    let pages = if hashed {
         keyed_pages()
     } else {
         get(&COUNTERS.pages_opened)
@@ -56,18 +40,13 @@ pub fn collect() -> Stats {
     Stats {
         pid: crate::sys::getpid(),
         mode: g.config.mode.name().into(),
-        policy: g
-            .keys
-            .as_ref()
-            .map_or(g.config.policy, |k| k.policy())
-            .name()
-            .into(),
-        backend: g.backend.name().into(),
+        policy: g.protection.policy_name(g.config.policy).into(),
+        backend: g.protection.backend().name().into(),
         writer_profile: crate::writers::source_name(),
         regions: get(&COUNTERS.regions),
         guarded_bytes: regions_bytes,
         pages,
-        keys: g.key_set.len() as u64,
+        keys: g.protection.key_set().len() as u64,
         write_faults: get(&COUNTERS.write_faults),
         opens: get(&COUNTERS.opens),
         denials: get(&COUNTERS.denials),

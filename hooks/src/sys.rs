@@ -5,6 +5,9 @@
 
 use libc::{c_int, c_long, c_void, size_t};
 
+/// General registers in a signal frame's mcontext (x86-64).
+pub const NGREG: usize = 23;
+
 /// Result of a syscall: `Ok(value)` or `Err(errno)`.
 pub type SysResult = Result<c_long, c_int>;
 
@@ -81,7 +84,44 @@ pub fn gettid() -> u32 {
 
 pub fn getpid() -> u32 {
     // SAFETY: no arguments, cannot fail.
-    unsafe { libc::getpid() as u32 }
+    unsafe { libc::syscall(libc::SYS_getpid) as u32 }
+}
+
+/// The process id, fetched once (start-up and each fork child) instead of
+/// once per fault.
+static PID: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+thread_local! {
+    static TID: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
+}
+
+pub fn pid() -> u32 {
+    match PID.load(core::sync::atomic::Ordering::Relaxed) {
+        0 => {
+            let p = getpid();
+            PID.store(p, core::sync::atomic::Ordering::Relaxed);
+            p
+        }
+        p => p,
+    }
+}
+
+/// This thread's id, fetched once per thread.
+pub fn tid() -> u32 {
+    TID.with(|t| match t.get() {
+        0 => {
+            let v = gettid();
+            t.set(v);
+            v
+        }
+        v => v,
+    })
+}
+
+/// In a fork child: the cached ids are the parent's.
+pub fn forget_ids_in_child() {
+    PID.store(0, core::sync::atomic::Ordering::Relaxed);
+    TID.with(|t| t.set(0));
 }
 
 /// Sends `sig` to this thread.
@@ -90,8 +130,8 @@ pub fn raise_here(sig: c_int) {
     unsafe {
         libc::syscall(
             libc::SYS_tgkill,
-            getpid() as c_long,
-            gettid() as c_long,
+            pid() as c_long,
+            tid() as c_long,
             sig as c_long,
         );
     }
@@ -165,7 +205,7 @@ fn copy_checked_in(pid: u32, addr: u64, buf: &mut [u8]) -> bool {
 }
 
 fn copy_checked(addr: u64, buf: &mut [u8]) -> bool {
-    copy_checked_in(getpid(), addr, buf)
+    copy_checked_in(pid(), addr, buf)
 }
 
 /// Whether the byte at `addr` is readable by this process.

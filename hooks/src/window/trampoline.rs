@@ -1,9 +1,9 @@
 //! The reseal trampoline that ends a call window.
 //!
 //! When a trusted writer function opens a page, its return address is
-//! replaced by this trampoline's (handler.rs, `open_for`). Its `ret` lands
-//! here; `end_call_window` seals the window and hands back the real return
-//! address, which the trampoline returns to.
+//! replaced by this trampoline's. Its `ret` lands here; `end_call_window`
+//! seals the window and hands back the real return address, which the
+//! trampoline returns to.
 //!
 //! Every general register but rbx/rbp/rsp/r12-r15 (which the Rust code
 //! preserves by the ABI) and xmm0-15 are saved and restored, not only the
@@ -11,8 +11,11 @@
 //! (-fipa-ra, on at -O2) lets a caller keep values in caller-saved
 //! registers across a call to a same-unit function it knows leaves them
 //! alone (WAMR's allocator does this), so the trampoline must be invisible.
-//! The stack is 16-byte aligned on arrival (the ABI holds after every
-//! `ret`): 8 + 9 pushes + 256 keeps the call below aligned.
+//!
+//! The stack is aligned here rather than assumed aligned: GCC may call a
+//! same-unit function with the stack 8 bytes off 16 (a thread function
+//! calling a trusted writer directly), and the Rust code below uses
+//! aligned SSE stores. rbp keeps the entry stack pointer.
 
 core::arch::global_asm!(
     ".pushsection .text.jitguard_reseal_trampoline,\"ax\",@progbits",
@@ -29,9 +32,11 @@ core::arch::global_asm!(
     ".cfi_undefined rip",
     "nop",
     "jitguard_reseal_trampoline:",
-    // Room for the real return address, then every register a caller
-    // might keep live across the call (see the module comment).
+    // Room for the real return address at [rbp + 8].
     "sub rsp, 8",
+    "push rbp",
+    "mov rbp, rsp",
+    "and rsp, -16",
     "push rax",
     "push rcx",
     "push rdx",
@@ -41,7 +46,8 @@ core::arch::global_asm!(
     "push r9",
     "push r10",
     "push r11",
-    "sub rsp, 256",
+    // 9 pushes (72) + 264 = 336, a multiple of 16: the call is aligned.
+    "sub rsp, 264",
     "movdqu [rsp + 0], xmm0",
     "movdqu [rsp + 16], xmm1",
     "movdqu [rsp + 32], xmm2",
@@ -60,7 +66,7 @@ core::arch::global_asm!(
     "movdqu [rsp + 240], xmm15",
     "mov rdi, rax",
     "call {end}",
-    "mov [rsp + 256 + 72], rax",
+    "mov [rbp + 8], rax",
     "movdqu xmm0, [rsp + 0]",
     "movdqu xmm1, [rsp + 16]",
     "movdqu xmm2, [rsp + 32]",
@@ -77,7 +83,7 @@ core::arch::global_asm!(
     "movdqu xmm13, [rsp + 208]",
     "movdqu xmm14, [rsp + 224]",
     "movdqu xmm15, [rsp + 240]",
-    "add rsp, 256",
+    "add rsp, 264",
     "pop r11",
     "pop r10",
     "pop r9",
@@ -87,6 +93,8 @@ core::arch::global_asm!(
     "pop rdx",
     "pop rcx",
     "pop rax",
+    "mov rsp, rbp",
+    "pop rbp",
     "ret",
     ".cfi_endproc",
     ".size jitguard_reseal_trampoline, . - jitguard_reseal_trampoline",
@@ -106,7 +114,7 @@ pub fn address() -> u64 {
 extern "C" fn window_return(rax: u64) -> u64 {
     // The writer's caller sees errno as the writer left it.
     let saved = crate::sys::errno();
-    let ret = crate::handler::end_call_window();
+    let ret = super::end_call_window();
     crate::log!(Trace, "call window ends: return {rax:#x} to {ret:#x}");
     crate::sys::set_errno(saved);
     ret

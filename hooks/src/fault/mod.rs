@@ -1,0 +1,100 @@
+//! The fault and trap handlers: decode what the kernel reports, decide
+//! what it means, apply the decision (`decode`, `decide`, `apply`).
+//!
+//! A write to a sealed guarded page faults (SIGSEGV: SEGV_PKUERR on one of
+//! jitguard's keys, or SEGV_ACCERR on a guarded page under mprotect). The
+//! writer policy decides; if it allows, the page is opened for the
+//! faulting thread (pkey: its key's write bit in the PKRU saved in the
+//! signal frame; mprotect: the page becomes RW without X) until the
+//! trusted writer returns (a call window) or for one stepped instruction
+//! (the trap flag's SIGTRAP reseals it). Everything else goes on to the
+//! program's own handler.
+//!
+//! Nothing here allocates or takes a lock: state is atomics, the thread's
+//! window and lock-free published data.
+
+mod apply;
+mod decide;
+mod decode;
+
+use crate::counters::{self, COUNTERS};
+use crate::state::{protection, ready};
+use crate::{pkru, regions, signals, sys, window};
+use decode::{Fault, Frame, Info};
+use libc::{c_int, c_void, siginfo_t};
+
+/// SIGSEGV: jitguard's own write faults, or the program's.
+pub extern "C" fn on_segv(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
+    dispatch(sig, info, ctx, |f| {
+        // SAFETY: the kernel's siginfo for this SIGSEGV.
+        let info = unsafe { Info::read(info) };
+        apply::close_stale_call_window(f);
+        let p = protection();
+        let fault = decode::decode_segv(info, f.error_code(), p.keys().map(|k| k.set), |a| {
+            regions::guarded_prot(a).is_some()
+        });
+        if let (Fault::KeyWrite { .. } | Fault::KeyRead { .. }, Some(k)) = (fault, p.keys()) {
+            // The handler runs with the kernel's PKRU (access disabled for
+            // keys 1..15): let it read and write guarded memory for its
+            // own work (instruction bytes, REP emulation).
+            pkru::write(pkru::read().opened(k.set));
+        }
+        let w = window::current();
+        let judge = decide::FrameJudge {
+            frame: f,
+            window: &w,
+        };
+        apply::apply(decide::decide(fault, &w, &judge), f, w)
+    });
+}
+
+/// SIGTRAP: the end of one stepped instruction, or the program's.
+pub extern "C" fn on_trap(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
+    dispatch(sig, info, ctx, |f| {
+        // SAFETY: the kernel's siginfo for this SIGTRAP.
+        let code = unsafe { (*info).si_code };
+        let w = window::current();
+        if !decode::is_step_end(code, w.is_insn()) {
+            return false;
+        }
+        apply::seal_insn_window(f, &w);
+        window::set(jg::window::Window::Closed);
+        true
+    });
+}
+
+/// Runs jitguard's part of a handler with errno saved and its time
+/// counted; a signal that is not jitguard's goes on to the program.
+fn dispatch(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void, ours: impl FnOnce(&Frame) -> bool) {
+    let saved = sys::errno();
+    let t0 = sys::now_ns();
+    // SAFETY: the kernel's ucontext for this delivery, valid until return.
+    let f = unsafe { Frame::new(ctx) };
+    if ready() && ours(&f) {
+        counters::add(&COUNTERS.handler_ns, sys::now_ns().saturating_sub(t0));
+        sys::set_errno(saved);
+        return;
+    }
+    if ready() {
+        close_insn_window_before_chaining(&f);
+    }
+    sys::set_errno(saved);
+    signals::chain(sig, info, ctx);
+}
+
+/// A signal that is not jitguard's arrived while this thread's
+/// instruction window is open (the stepped instruction faulted on
+/// something else): seal the window into this frame first, so the
+/// program's handler never runs with a page open, and a handler that
+/// longjmps leaves nothing open behind. If the handler returns, the
+/// instruction faults again and a fresh window opens. A call window stays:
+/// the program's handler interrupts the trusted writer, which goes on
+/// writing after it returns (pkey: the kernel runs the handler with
+/// jitguard's keys disabled anyway).
+fn close_insn_window_before_chaining(f: &Frame) {
+    let w = window::current();
+    if w.is_insn() {
+        apply::seal_insn_window(f, &w);
+        window::set(jg::window::Window::Closed);
+    }
+}

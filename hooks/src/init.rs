@@ -1,0 +1,205 @@
+//! Start-up, in stages: until the state is READY every hook passes
+//! straight through, because other libraries' constructors (and start-up's
+//! own allocations) call hooked functions first. Start-up resolves the
+//! real functions, reads the configuration, picks the protection and
+//! allocates keys (sealing this thread: write disabled, read allowed),
+//! installs the signal handlers, guards any W+X mappings that already
+//! exist, and only then turns the hooks on. The writer view (symbols,
+//! profiles) waits for the first guarded region.
+
+use crate::protect::Protection;
+use crate::state::{self, Globals, DISABLED, INITIALISING, READY, STATE, UNINIT};
+use crate::{fault, log, mapping, pkru, real, regions, signals, stats_file, sys, writers};
+use core::sync::atomic::Ordering;
+use jg::config::{Backend, Config, Mode, Policy};
+use jg::keys::{KeyPolicy, KeyPolicyNote};
+use rand::RngCore;
+
+const PKEY_DISABLE_WRITE: u32 = 2;
+
+#[cfg(not(test))]
+#[used]
+#[link_section = ".init_array"]
+static INIT: extern "C" fn() = jitguard_init;
+
+#[cfg(not(test))]
+#[used]
+#[link_section = ".fini_array"]
+static FINI: extern "C" fn() = jitguard_fini;
+
+pub extern "C" fn jitguard_init() {
+    if STATE
+        .compare_exchange(UNINIT, INITIALISING, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return;
+    }
+    real::resolve_all();
+    let (config, warnings) = Config::from_env();
+    log::set_level(config.log);
+    for w in &warnings {
+        // Always shown: a bad value must never pass silently.
+        log::emit(format_args!("{w}"));
+    }
+    if config.mode == Mode::Off {
+        crate::log!(Info, "JITGUARD_MODE=off: guarding nothing");
+        STATE.store(DISABLED, Ordering::Release);
+        return;
+    }
+    let protection = choose_protection(&config);
+    let g = state::set_globals(Globals { config, protection });
+    if !signals::install(
+        fault::on_segv as *const () as usize,
+        fault::on_trap as *const () as usize,
+    ) {
+        crate::log!(Error, "could not install signal handlers; guarding nothing");
+        STATE.store(DISABLED, Ordering::Release);
+        return;
+    }
+    guard_existing_mappings();
+    register_fork_handlers();
+    STATE.store(READY, Ordering::Release);
+    crate::log!(
+        Info,
+        "{} backend, {} policy, {} keys, mode {}",
+        g.protection.backend().name(),
+        g.protection
+            .keys()
+            .map_or("page-table", |k| k.policy.policy().name()),
+        g.protection.key_set().len(),
+        g.config.mode.name()
+    );
+}
+
+/// Picks the backend and, for pkey, allocates the keys.
+fn choose_protection(config: &Config) -> Protection {
+    let has_pku = pkru::init_frame_offset();
+    let want_pkey = match config.backend {
+        Backend::Mprotect => false,
+        Backend::Auto => has_pku,
+        Backend::Pkey => {
+            if !has_pku {
+                log::emit(format_args!(
+                    "jitguard: JITGUARD_BACKEND=pkey but this CPU or kernel has no protection keys (no pku/ospke); using mprotect"
+                ));
+            }
+            has_pku
+        }
+    };
+    if !want_pkey {
+        return Protection::Mprotect;
+    }
+    // Single policy takes one key, leaving the rest to the program; hashed
+    // takes every key it can get.
+    let wanted = if config.policy == Policy::Single {
+        1
+    } else {
+        15
+    };
+    let mut obtained = Vec::new();
+    while obtained.len() < wanted {
+        match sys::pkey_alloc(0, PKEY_DISABLE_WRITE) {
+            Ok(k) => obtained.push(k as u32),
+            Err(_) => break,
+        }
+    }
+    let secret = rand::rngs::OsRng.next_u64();
+    match KeyPolicy::new(config.policy, secret, &obtained) {
+        None => {
+            log::emit(format_args!(
+                "jitguard: no protection key could be allocated; using mprotect"
+            ));
+            Protection::Mprotect
+        }
+        Some((kp, note)) => {
+            if let Some(KeyPolicyNote::TooFewKeysForHashed { obtained }) = note {
+                log::emit(format_args!(
+                    "jitguard: only {obtained} protection key(s) free; the hashed policy needs 3, every page shares one key"
+                ));
+            }
+            // Keys beyond what the policy uses go back to the program.
+            for k in obtained {
+                if !kp.owns(k) {
+                    let _ = sys::pkey_free(k as i32);
+                }
+            }
+            Protection::pkey(kp)
+        }
+    }
+}
+
+/// W+X mappings made before start-up (by other constructors) are guarded
+/// too.
+fn guard_existing_mappings() {
+    let Ok(text) = std::fs::read_to_string("/proc/self/maps") else {
+        return;
+    };
+    let sp = mapping::stack_pointer();
+    // An executable stack (binaries linked with -z execstack) is W+X too,
+    // but write-protecting it kills the thread at its next push.
+    let rwx: Vec<_> = jg::maps::parse_maps(&text)
+        .into_iter()
+        .filter(|m| m.is_rwx() && !m.path.starts_with("[stack") && !(m.start <= sp && sp < m.end))
+        .collect();
+    if rwx.is_empty() {
+        return;
+    }
+    writers::ensure_view();
+    let p = state::protection();
+    regions::edit(|map| {
+        for m in rwx {
+            let prot = libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC;
+            if let Err(e) = p.guard(map, m.start, m.end, prot) {
+                crate::log!(
+                    Warn,
+                    "could not guard existing mapping {:#x}-{:#x} (errno {e})",
+                    m.start,
+                    m.end
+                );
+            }
+        }
+    });
+    writers::notice_if_unauthenticated();
+}
+
+extern "C" fn before_fork() {
+    regions::lock_for_fork();
+}
+
+extern "C" fn after_fork_parent() {
+    // SAFETY: before_fork took the lock on this thread and forgot the guard.
+    unsafe { regions::unlock_after_fork(false) };
+}
+
+extern "C" fn after_fork_child() {
+    // SAFETY: as above; the child has only this thread.
+    unsafe { regions::unlock_after_fork(true) };
+    sys::forget_ids_in_child();
+    stats_file::reset_for_child();
+    // Pages other threads had open in call windows stay RW in the child's
+    // copy of the page tables, with no thread left to reseal them: seal
+    // every guarded region again (the forking thread's own window, if any,
+    // just refaults).
+    state::protection().reseal_all_in_child(&regions::REGIONS.lock());
+}
+
+fn register_fork_handlers() {
+    // SAFETY: three valid extern "C" functions with static lifetime.
+    unsafe {
+        libc::pthread_atfork(
+            Some(before_fork),
+            Some(after_fork_parent),
+            Some(after_fork_child),
+        );
+    }
+}
+
+pub extern "C" fn jitguard_fini() {
+    if STATE.load(Ordering::Acquire) == READY {
+        stats_file::write_at_exit();
+        let g = state::globals();
+        if let (Mode::Learn, Some(path)) = (g.config.mode, &g.config.profile) {
+            writers::save_learned(&jg::config::expand_pid(path, sys::getpid()));
+        }
+    }
+}

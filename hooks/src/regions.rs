@@ -1,0 +1,170 @@
+//! The guarded regions: the map, edited under a lock by the interposed
+//! mapping calls (never in a signal handler), and its immutable snapshot,
+//! which handlers and fast paths read without locks.
+
+use crate::counters::GUARDED_PAGES;
+use crate::published::Published;
+use core::sync::atomic::Ordering::Relaxed;
+use jg::regions::{Region, RegionMap};
+use libc::c_int;
+use parking_lot::Mutex;
+
+/// The bookkeeping, edited only under this lock and never in a handler.
+pub static REGIONS: Mutex<RegionMap> = Mutex::new(RegionMap::new());
+
+/// An immutable copy of the region list (sorted, disjoint).
+pub struct Snapshot {
+    regions: Box<[Region]>,
+}
+
+static SNAPSHOT: Published<Snapshot> = Published::new();
+
+impl Snapshot {
+    fn index(&self, addr: u64) -> usize {
+        self.regions.partition_point(|r| r.end <= addr)
+    }
+
+    pub fn find(&self, addr: u64) -> Option<Region> {
+        self.regions
+            .get(self.index(addr))
+            .filter(|r| r.contains(addr))
+            .copied()
+    }
+
+    pub fn overlaps(&self, start: u64, end: u64) -> bool {
+        self.regions
+            .get(self.index(start))
+            .is_some_and(|r| r.start < end)
+    }
+
+    /// The guarded pieces of `[start, end)`, each with its region's
+    /// protection.
+    pub fn pieces(&self, start: u64, end: u64) -> impl Iterator<Item = (u64, u64, c_int)> + '_ {
+        self.regions[self.index(start)..]
+            .iter()
+            .take_while(move |r| r.start < end)
+            .map(move |r| (r.start.max(start), r.end.min(end), r.prot))
+    }
+
+    /// The guarded bytes contiguous with `addr`'s region: neighbours that
+    /// touch are merged, so a REP write may run across them.
+    pub fn extent(&self, addr: u64) -> Option<(u64, u64)> {
+        let i = self.index(addr);
+        let r = self.regions.get(i).filter(|r| r.contains(addr))?;
+        let (mut lo, mut hi) = (r.start, r.end);
+        let mut j = i;
+        while j > 0 && self.regions[j - 1].end == lo {
+            j -= 1;
+            lo = self.regions[j].start;
+        }
+        let mut k = i;
+        while k + 1 < self.regions.len() && self.regions[k + 1].start == hi {
+            k += 1;
+            hi = self.regions[k].end;
+        }
+        Some((lo, hi))
+    }
+}
+
+/// Runs `f` on the current snapshot (None before the first region).
+/// Lock-free and allocation-free: safe in a signal handler.
+pub fn with_snapshot<R>(f: impl FnOnce(Option<&Snapshot>) -> R) -> R {
+    let guard = SNAPSHOT.read();
+    f(guard.as_deref())
+}
+
+/// The program's protection of the guarded region holding `addr`, if any.
+pub fn guarded_prot(addr: u64) -> Option<c_int> {
+    with_snapshot(|s| s.and_then(|s| s.find(addr)).map(|r| r.prot))
+}
+
+/// Whether any guarded region overlaps `[start, end)` (lock-free).
+pub fn overlaps(start: u64, end: u64) -> bool {
+    with_snapshot(|s| s.is_some_and(|s| s.overlaps(start, end)))
+}
+
+/// Runs `f` on the region map under the lock and publishes the result.
+pub fn edit<R>(f: impl FnOnce(&mut RegionMap) -> R) -> R {
+    let mut map = REGIONS.lock();
+    let r = f(&mut map);
+    publish(&map);
+    r
+}
+
+fn publish(map: &RegionMap) {
+    GUARDED_PAGES.store(map.bytes() / jg::PAGE_SIZE, Relaxed);
+    SNAPSHOT.publish(Snapshot {
+        regions: map.iter().copied().collect(),
+    });
+}
+
+/// After fork: the lock and the snapshot's reader counts as the child's
+/// one thread needs them.
+///
+/// # Safety
+/// Only in the fork child, whose parent thread took the lock in
+/// `lock_for_fork`.
+pub unsafe fn unlock_after_fork(child: bool) {
+    if child {
+        SNAPSHOT.reset_readers_in_child();
+    }
+    // SAFETY: the caller's contract: this thread took the lock before fork
+    // and forgot its guard.
+    unsafe { REGIONS.force_unlock() };
+}
+
+/// Holds the lock across fork so the child never inherits it locked by a
+/// thread that does not exist there.
+pub fn lock_for_fork() {
+    core::mem::forget(REGIONS.lock());
+}
+
+pub fn page_span(addr: u64, len: u64) -> (u64, u64) {
+    (
+        jg::page_floor(addr),
+        jg::page_ceil(addr.saturating_add(len)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(list: &[(u64, u64)]) -> Snapshot {
+        Snapshot {
+            regions: list
+                .iter()
+                .map(|&(start, end)| Region {
+                    start,
+                    end,
+                    prot: 7,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn find_and_overlap() {
+        let s = snap(&[(0x1000, 0x3000), (0x5000, 0x6000)]);
+        assert!(s.find(0x2fff).is_some());
+        assert!(s.find(0x3000).is_none());
+        assert!(s.overlaps(0x2000, 0x2001));
+        assert!(!s.overlaps(0x3000, 0x5000));
+        assert!(s.overlaps(0x3000, 0x5001));
+    }
+
+    #[test]
+    fn pieces_are_clipped_to_the_range() {
+        let s = snap(&[(0x1000, 0x3000), (0x5000, 0x6000), (0x8000, 0x9000)]);
+        let p: Vec<_> = s.pieces(0x2000, 0x5800).collect();
+        assert_eq!(p, vec![(0x2000, 0x3000, 7), (0x5000, 0x5800, 7)]);
+    }
+
+    #[test]
+    fn extent_merges_touching_regions() {
+        let s = snap(&[(0x1000, 0x2000), (0x2000, 0x3000), (0x4000, 0x5000)]);
+        assert_eq!(s.extent(0x2800), Some((0x1000, 0x3000)));
+        assert_eq!(s.extent(0x4000), Some((0x4000, 0x5000)));
+        assert_eq!(s.extent(0x3800), None);
+    }
+}

@@ -1,0 +1,131 @@
+//! REP string writes completed in one go.
+//!
+//! With the trap flag set, a `rep movs`/`rep stos` traps after every
+//! iteration, so stepping one costs a fault per element (WAMR's 10 MB
+//! code-pool initialisation would take millions). When such an instruction
+//! faults on guarded memory and its writer is allowed, jitguard does the
+//! part inside guarded memory itself and advances the registers.
+//!
+//! The routine that writes is linked into a section of its own, and the
+//! writer policy trusts exactly that section's address range: under
+//! mprotect another thread's reseal can revoke a page mid-copy and fault
+//! it, and that fault must be recognised as jitguard's own, by address,
+//! not by a symbol name that anything could carry.
+
+use crate::counters::{self, COUNTERS};
+use crate::regions;
+use crate::state::protection;
+use crate::sys;
+use jg::x86::{self, StringOp, StringRegs};
+
+/// The longest x86 instruction.
+pub const MAX_INSN_LEN: usize = 15;
+
+extern "C" {
+    static __start_jitguard_rep_text: u8;
+    static __stop_jitguard_rep_text: u8;
+}
+
+/// The address range of the REP emulation's code.
+pub fn code_range() -> (u64, u64) {
+    // The linker defines both symbols around the section that holds
+    // `write_rep` (kept because it is referenced here); only their
+    // addresses are taken.
+    (
+        &raw const __start_jitguard_rep_text as u64,
+        &raw const __stop_jitguard_rep_text as u64,
+    )
+}
+
+/// The registers a REP string instruction reads, at its fault.
+#[derive(Clone, Copy)]
+pub struct RepState {
+    pub rip: u64,
+    pub rax: u64,
+    pub regs: StringRegs,
+}
+
+/// What the emulation did: the registers to resume with.
+pub struct RepDone {
+    pub after: StringRegs,
+    /// The next instruction, when the whole instruction was done (else the
+    /// CPU resumes the rest outside guarded memory).
+    pub next_rip: Option<u64>,
+}
+
+/// Completes the faulting REP string write at `s` inside guarded memory,
+/// if it is one this can do (else None: the caller steps it).
+pub fn emulate(s: RepState, fault_addr: u64) -> Option<RepDone> {
+    let to_page_end = (jg::PAGE_SIZE - (s.rip & (jg::PAGE_SIZE - 1))).min(MAX_INSN_LEN as u64);
+    // SAFETY: the instruction at rip is being executed, so its page is
+    // mapped and readable (guarded code is never execute-only); we read no
+    // further than that page's end.
+    let bytes = unsafe { core::slice::from_raw_parts(s.rip as *const u8, to_page_end as usize) };
+    let insn = x86::decode_rep_string(bytes)?;
+    let (lo, hi) = regions::with_snapshot(|snap| snap.and_then(|snap| snap.extent(fault_addr)))?;
+    let plan = x86::plan_rep(&insn, s.regs, lo, hi)?;
+    if insn.op == StringOp::Movs {
+        // The source must be readable, not just mapped: probe each page.
+        // Overlapping copies are left to the CPU (stepped).
+        if x86::needs_elementwise(&plan, s.regs.df) {
+            return None;
+        }
+        let mut p = jg::page_floor(plan.src_lo);
+        while p < plan.src_hi {
+            if !sys::readable(p) {
+                return None;
+            }
+            p += jg::PAGE_SIZE;
+        }
+    }
+    let (dlo, dhi) = (jg::page_floor(plan.dst_lo), jg::page_ceil(plan.dst_hi));
+    // pkey: the handler's own PKRU is open, and the pages keep their keys
+    // (pages still under the reserve key stay there: that key is never
+    // opened, so they are as sealed as keyed pages).
+    let p = protection();
+    if !p.open_range_for_handler(dlo, dhi) {
+        return None;
+    }
+    write_rep(insn.op, insn.size, &plan, s.rax);
+    p.seal_range(dlo, dhi);
+    let bytes = plan.dst_hi - plan.dst_lo;
+    counters::bump(&COUNTERS.opens);
+    counters::bump(&COUNTERS.rep_emulations);
+    counters::add(&COUNTERS.rep_bytes, bytes);
+    Some(RepDone {
+        after: plan.after,
+        next_rip: plan.done.then_some(s.rip + insn.len),
+    })
+}
+
+/// The writes themselves, in the trusted section.
+#[inline(never)]
+#[link_section = "jitguard_rep_text"]
+fn write_rep(op: StringOp, size: u64, plan: &x86::RepPlan, rax: u64) {
+    let bytes = (plan.dst_hi - plan.dst_lo) as usize;
+    // SAFETY: the destination lies inside guarded regions (mapped, and
+    // writable for this handler: PKRU open or pages made RW); every source
+    // page was probed readable and does not overlap the destination ahead
+    // of the copy; sizes come from the plan.
+    unsafe {
+        match op {
+            StringOp::Stos if size == 1 => {
+                core::ptr::write_bytes(plan.dst_lo as *mut u8, rax as u8, bytes)
+            }
+            StringOp::Stos => {
+                let mut p = plan.dst_lo;
+                while p < plan.dst_hi {
+                    match size {
+                        2 => (p as *mut u16).write_unaligned(rax as u16),
+                        4 => (p as *mut u32).write_unaligned(rax as u32),
+                        _ => (p as *mut u64).write_unaligned(rax),
+                    }
+                    p += size;
+                }
+            }
+            StringOp::Movs => {
+                core::ptr::copy(plan.src_lo as *const u8, plan.dst_lo as *mut u8, bytes)
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The calling thread's write window: the one place that holds it, opens
+//! it, and closes it from ordinary code (the reseal trampoline, the hooks
+//! that leave a writer's frame). The fault handler changes it only through
+//! these functions; the transitions themselves are `jg::window::Window`'s.
+
+mod trampoline;
+
+use crate::protect::Context;
+use crate::state::protection;
+use crate::sys;
+use core::cell::Cell;
+use jg::window::{CallEnd, Window};
+
+thread_local! {
+    static WINDOW: Cell<Window> = const { Cell::new(Window::Closed) };
+}
+
+/// This thread's window, as it is now.
+pub fn current() -> Window {
+    WINDOW.with(Cell::get)
+}
+
+/// Replaces this thread's window.
+pub fn set(w: Window) {
+    WINDOW.with(|c| c.set(w));
+}
+
+/// Closes this thread's window, returning what it was.
+pub fn take() -> Window {
+    WINDOW.with(|c| c.replace(Window::Closed))
+}
+
+/// Where a call window's writer is made to return.
+pub fn trampoline_address() -> u64 {
+    trampoline::address()
+}
+
+/// Makes the trusted writer return through the trampoline.
+///
+/// # Safety
+/// `end.slot` must be the writer's return-address slot on this thread's
+/// stack, just read back holding `end.ret`, with the thread stopped (in a
+/// handler) so nothing else uses the slot meanwhile.
+pub unsafe fn redirect_return(end: CallEnd) {
+    // SAFETY: the caller's contract.
+    unsafe { (end.slot as *mut u64).write(trampoline::address()) };
+}
+
+/// Seals a window from the thread's own ordinary code (not a signal
+/// frame): its keys in PKRU or its pages, and the signal mask it held.
+fn seal_here(w: &Window) {
+    let p = protection();
+    p.seal_window(w, Context::Here);
+    if let (true, Some(mask)) = (p.windows_open_to_handlers(), w.saved_mask()) {
+        sys::set_sigmask_word(mask);
+    }
+}
+
+/// Puts the writer's real return address back in its slot if the slot
+/// still holds the trampoline's (a live frame then returns normally; a
+/// dead one is unused stack).
+pub fn give_back_return_address(end: CallEnd) {
+    if sys::read_u64(end.slot) == Some(trampoline::address()) {
+        // SAFETY: the slot is in this thread's stack and was just read.
+        unsafe { (end.slot as *mut u64).write(end.ret) };
+    }
+}
+
+/// Ends this thread's call window when its writer returns (the
+/// trampoline's call, outside any handler): seals what it opened and
+/// hands back the real return address.
+fn end_call_window() -> u64 {
+    let w = take();
+    let Some(end) = w.call_end() else {
+        crate::log::emit(format_args!(
+            "jitguard: internal error: reseal trampoline reached with no call window"
+        ));
+        // SAFETY: no return address to go back to; abort is always sound.
+        unsafe { libc::abort() };
+    };
+    seal_here(&w);
+    end.ret
+}
+
+/// Closes this thread's call window from ordinary code (a longjmp is about
+/// to leave the writer, a thread is created or exits, an unwinder is about
+/// to walk the stack): seals what it opened and gives the writer's frame
+/// its return address back if it still runs.
+pub fn close_call_window_now() {
+    if !current().is_call() {
+        return;
+    }
+    let w = take();
+    seal_here(&w);
+    if let Some(end) = w.call_end() {
+        give_back_return_address(end);
+    }
+}

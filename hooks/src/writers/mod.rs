@@ -1,0 +1,14 @@
+//! Who is writing: the loaded modules and the writer policy resolved
+//! against them (`view`), the walk from a faulting instruction to its
+//! deciding frame (`walk`), and learn-mode recording (`learn`).
+
+mod learn;
+mod modules;
+mod view;
+mod walk;
+
+pub use learn::{learn, save_learned};
+pub use view::{
+    before_dlclose, ensure_view, notice_if_unauthenticated, refresh, source_name, view, View,
+};
+pub use walk::{call_window_slot, regs_from, vouched, walk};
