@@ -270,3 +270,9 @@ fn the_linkers_tables_say_return_address_at_entry() {
     }
     assert!(checked > 300, "only {checked} functions unwound");
 }
+
+#[test]
+fn the_unwind_context_fits_a_signal_handlers_stack() {
+    let size = std::mem::size_of::<UnwindContext<usize, OnStack>>();
+    assert!(size <= 8 << 10, "{size} bytes");
+}
