@@ -1,4 +1,5 @@
-//! Just enough ELF64 to name code: function symbols and the GNU build id.
+//! Just enough ELF64 to name code: function symbols and the GNU build id,
+//! read with the `object` crate's ELF types.
 //!
 //! Writers are named by module + offset, and the built-in profiles by
 //! function name, so jitguard reads each loaded module's symbol tables once,
@@ -6,7 +7,14 @@
 //! allocator is `static`), `.dynsym` the exported ones; both are read when
 //! present. Reads go through `ReadAt`, so a module file is never read whole
 //! (a browser-sized binary has a symbol table of a few MiB and a hundred MiB
-//! of code).
+//! of code): `object` reads through a `ReadCache` over `ReadAt`, and only the
+//! headers, the symbol and string tables and the small note sections are
+//! fetched.
+
+use object::elf::{FileHeader64, Sym64};
+use object::read::elf::{FileHeader, ProgramHeader, SectionHeader, Sym};
+use object::read::{ReadCache, ReadCacheOps, StringTable};
+use object::LittleEndian as LE;
 
 /// Random access to a file's bytes.
 pub trait ReadAt {
@@ -130,71 +138,67 @@ pub struct ElfInfo {
     pub build_id: Option<String>,
 }
 
-const SHT_SYMTAB: u32 = 2;
-const SHT_NOTE: u32 = 7;
-const SHT_DYNSYM: u32 = 11;
-const STT_FUNC: u8 = 2;
-const STT_GNU_IFUNC: u8 = 10;
-const NT_GNU_BUILD_ID: u32 = 3;
 /// Symbol tables beyond this are not read (a sane bound on start-up cost).
 const MAX_TABLE: u64 = 64 << 20;
+/// Note sections beyond this are not searched for the build id.
+const MAX_NOTES: u64 = 4096;
 
-fn u16_at(b: &[u8], o: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?))
+/// `ReadAt` as the stream `object`'s `ReadCache` reads from.
+struct Stream<'a, R: ?Sized> {
+    file: &'a R,
+    pos: u64,
 }
 
-fn u32_at(b: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?))
+impl<R: ReadAt + ?Sized> ReadCacheOps for Stream<'_, R> {
+    /// `ReadAt` does not know the file's length: every range passes the
+    /// cache's bounds check, and a read past the end fails in `read_at`.
+    fn len(&mut self) -> Result<u64, ()> {
+        Ok(u64::MAX)
+    }
+
+    fn seek(&mut self, pos: u64) -> Result<u64, ()> {
+        self.pos = pos;
+        Ok(pos)
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, ()> {
+        self.read_exact(buf).map(|()| buf.len())
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), ()> {
+        let bytes = self.file.read_at(self.pos, buf.len()).ok_or(())?;
+        let got = bytes.get(..buf.len()).ok_or(())?;
+        buf.copy_from_slice(got);
+        self.pos = self.pos.checked_add(buf.len() as u64).ok_or(())?;
+        Ok(())
+    }
 }
 
-fn u64_at(b: &[u8], o: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?))
-}
-
-struct Section {
-    kind: u32,
-    offset: u64,
-    size: u64,
-    link: u32,
-}
+type Header = FileHeader64<LE>;
 
 /// Reads the symbols and build id of a little-endian ELF64 file; None when
 /// it is not one.
 pub fn parse(file: &(impl ReadAt + ?Sized)) -> Option<ElfInfo> {
-    let eh = file.read_at(0, 64)?;
-    if eh.get(0..4)? != b"\x7fELF" || eh[4] != 2 || eh[5] != 1 {
-        return None;
-    }
-    let shoff = u64_at(&eh, 0x28)?;
-    let shentsize = u16_at(&eh, 0x3a)? as usize;
-    let shnum = u16_at(&eh, 0x3c)? as usize;
-    if shoff == 0 || shentsize < 64 || shnum == 0 {
+    let cache = ReadCache::new(Stream { file, pos: 0 });
+    let data = &cache;
+    let header = Header::parse(data).ok()?;
+    let endian = header.endian().ok()?;
+    // A file whose section headers cannot be read has no symbols (as one
+    // stripped of them).
+    let Ok(sections) = header.section_headers(endian, data) else {
         return Some(ElfInfo::default());
-    }
-    let table = file.read_at(shoff, shentsize.checked_mul(shnum)?)?;
-    let sections: Vec<Section> = (0..shnum)
-        .filter_map(|i| {
-            let o = i * shentsize;
-            Some(Section {
-                kind: u32_at(&table, o + 4)?,
-                offset: u64_at(&table, o + 24)?,
-                size: u64_at(&table, o + 32)?,
-                link: u32_at(&table, o + 40)?,
-            })
-        })
-        .collect();
+    };
     let mut info = ElfInfo::default();
-    for s in &sections {
-        match s.kind {
-            SHT_SYMTAB | SHT_DYNSYM => {
-                if let Some(strtab) = sections.get(s.link as usize) {
-                    read_symbols(file, s, strtab, &mut info.symbols);
+    for s in sections {
+        match s.sh_type(endian) {
+            object::elf::SHT_SYMTAB | object::elf::SHT_DYNSYM => {
+                let strs = sections.get(s.sh_link(endian) as usize);
+                if let Some(strs) = strs {
+                    read_symbols(data, endian, s, strs, &mut info.symbols);
                 }
             }
-            SHT_NOTE if info.build_id.is_none() && s.size <= 4096 => {
-                if let Some(n) = file.read_at(s.offset, s.size as usize) {
-                    info.build_id = build_id(&n);
-                }
+            object::elf::SHT_NOTE if info.build_id.is_none() && s.sh_size(endian) <= MAX_NOTES => {
+                info.build_id = build_id(data, endian, s);
             }
             _ => {}
         }
@@ -203,59 +207,57 @@ pub fn parse(file: &(impl ReadAt + ?Sized)) -> Option<ElfInfo> {
     Some(info)
 }
 
-fn read_symbols(
-    file: &(impl ReadAt + ?Sized),
+type Section = <Header as FileHeader>::SectionHeader;
+
+/// The function symbols of one symbol table: defined, at a non-zero
+/// address, with a non-empty UTF-8 name.
+fn read_symbols<R: ReadCacheOps>(
+    data: &ReadCache<R>,
+    endian: LE,
     syms: &Section,
     strs: &Section,
     out: &mut SymbolTable,
 ) {
-    if syms.size > MAX_TABLE || strs.size > MAX_TABLE {
+    if syms.sh_size(endian) > MAX_TABLE || strs.sh_size(endian) > MAX_TABLE {
         return;
     }
-    let (Some(st), Some(names)) = (
-        file.read_at(syms.offset, syms.size as usize),
-        file.read_at(strs.offset, strs.size as usize),
+    let (Ok(table), Ok(names)) = (
+        syms.data_as_array::<Sym64<LE>, _>(endian, data),
+        strs.data(endian, data),
     ) else {
         return;
     };
-    for e in st.chunks_exact(24) {
-        let kind = e[4] & 0xf;
-        let shndx = u16::from_le_bytes([e[6], e[7]]);
-        let (Some(name_off), Some(start), Some(size)) = (u32_at(e, 0), u64_at(e, 8), u64_at(e, 16))
-        else {
-            continue;
-        };
-        if !(kind == STT_FUNC || kind == STT_GNU_IFUNC) || shndx == 0 || start == 0 {
+    let names = StringTable::new(names, 0, names.len() as u64);
+    for sym in table {
+        let kind = sym.st_type();
+        let start = sym.st_value(endian);
+        if !(kind == object::elf::STT_FUNC || kind == object::elf::STT_GNU_IFUNC)
+            || sym.st_shndx(endian) == object::elf::SHN_UNDEF
+            || start == 0
+        {
             continue;
         }
-        let Some(tail) = names.get(name_off as usize..) else {
+        let Ok(name) = sym.name(endian, names) else {
             continue;
         };
-        let end = tail.iter().position(|&c| c == 0).unwrap_or(tail.len());
-        let Ok(name) = std::str::from_utf8(&tail[..end]) else {
+        let Ok(name) = std::str::from_utf8(name) else {
             continue;
         };
         if !name.is_empty() {
-            out.push(start, size, name);
+            out.push(start, sym.st_size(endian), name);
         }
     }
 }
 
-/// The build id from the contents of a note section.
-fn build_id(notes: &[u8]) -> Option<String> {
-    let mut o = 0;
-    while o + 12 <= notes.len() {
-        let namesz = u32_at(notes, o)? as usize;
-        let descsz = u32_at(notes, o + 4)? as usize;
-        let kind = u32_at(notes, o + 8)?;
-        let name_at = o + 12;
-        let desc_at = name_at + namesz.div_ceil(4) * 4;
-        let next = desc_at + descsz.div_ceil(4) * 4;
-        if kind == NT_GNU_BUILD_ID && notes.get(name_at..name_at + namesz)? == b"GNU\0" {
-            let desc = notes.get(desc_at..desc_at + descsz)?;
-            return Some(desc.iter().map(|b| format!("{b:02x}")).collect());
+/// The GNU build id in a note section, in hex.
+fn build_id<R: ReadCacheOps>(data: &ReadCache<R>, endian: LE, notes: &Section) -> Option<String> {
+    let mut notes = notes.notes(endian, data).ok()??;
+    while let Ok(Some(note)) = notes.next() {
+        if note.n_type(endian) == object::elf::NT_GNU_BUILD_ID
+            && note.name() == object::elf::ELF_NOTE_GNU
+        {
+            return Some(note.desc().iter().map(|b| format!("{b:02x}")).collect());
         }
-        o = next;
     }
     None
 }
@@ -271,37 +273,30 @@ pub struct Segment {
     pub memsz: u64,
 }
 
-pub const PT_LOAD: u32 = 1;
-pub const PT_GNU_EH_FRAME: u32 = 0x6474_e550;
-pub const PF_X: u32 = 1;
-pub const PF_R: u32 = 4;
+pub const PT_LOAD: u32 = object::elf::PT_LOAD;
+pub const PT_GNU_EH_FRAME: u32 = object::elf::PT_GNU_EH_FRAME;
+pub const PF_X: u32 = object::elf::PF_X;
+pub const PF_R: u32 = object::elf::PF_R;
 
-/// The program headers of an ELF64 file.
+/// The program headers of a little-endian ELF64 file.
 pub fn segments(file: &(impl ReadAt + ?Sized)) -> Option<Vec<Segment>> {
-    let eh = file.read_at(0, 64)?;
-    if eh.get(0..4)? != b"\x7fELF" {
-        return None;
-    }
-    let phoff = u64_at(&eh, 0x20)?;
-    let size = u16_at(&eh, 0x36)? as usize;
-    let n = u16_at(&eh, 0x38)? as usize;
-    if size < 56 {
-        return None;
-    }
-    let t = file.read_at(phoff, size.checked_mul(n)?)?;
-    (0..n)
-        .map(|i| {
-            let o = i * size;
-            Some(Segment {
-                kind: u32_at(&t, o)?,
-                flags: u32_at(&t, o + 4)?,
-                offset: u64_at(&t, o + 8)?,
-                vaddr: u64_at(&t, o + 16)?,
-                filesz: u64_at(&t, o + 32)?,
-                memsz: u64_at(&t, o + 40)?,
+    let cache = ReadCache::new(Stream { file, pos: 0 });
+    let header = Header::parse(&cache).ok()?;
+    let endian = header.endian().ok()?;
+    let phdrs = header.program_headers(endian, &cache).ok()?;
+    Some(
+        phdrs
+            .iter()
+            .map(|p| Segment {
+                kind: p.p_type(endian),
+                flags: p.p_flags(endian),
+                offset: p.p_offset(endian),
+                vaddr: p.p_vaddr(endian),
+                filesz: p.p_filesz(endian),
+                memsz: p.p_memsz(endian),
             })
-        })
-        .collect()
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -344,9 +339,42 @@ mod tests {
         assert!(syms.at(0x201).is_none());
     }
 
+    /// A file read at offsets, counting the bytes fetched.
+    struct Counted(std::fs::File, std::cell::Cell<u64>);
+
+    impl ReadAt for Counted {
+        fn read_at(&self, off: u64, len: usize) -> Option<Vec<u8>> {
+            use std::os::unix::fs::FileExt;
+            let mut v = vec![0; len];
+            self.0.read_exact_at(&mut v, off).ok()?;
+            self.1.set(self.1.get() + len as u64);
+            Some(v)
+        }
+    }
+
+    #[test]
+    fn reads_a_file_in_parts_with_the_same_result() {
+        let f = Counted(std::fs::File::open("/proc/self/exe").unwrap(), 0.into());
+        let size = f.0.metadata().unwrap().len();
+        let info = parse(&f).expect("the test binary is ELF64");
+        assert_eq!(info, own_exe());
+        assert!(f.1.get() < size, "read {} of {size} bytes", f.1.get());
+        let bytes = std::fs::read("/proc/self/exe").unwrap();
+        let segs = segments(&f).unwrap();
+        assert_eq!(segs, segments(&bytes[..]).unwrap());
+        assert!(segs
+            .iter()
+            .any(|s| s.kind == PT_LOAD && s.flags & PF_X != 0));
+        assert!(segs.iter().any(|s| s.kind == PT_GNU_EH_FRAME));
+    }
+
     #[test]
     fn rejects_what_is_not_elf64() {
         assert!(parse(&b"#!/bin/sh\n"[..]).is_none());
         assert!(parse(&[0u8; 3][..]).is_none());
+        assert!(segments(&b"#!/bin/sh\n"[..]).is_none());
+        let mut elf32 = std::fs::read("/proc/self/exe").unwrap();
+        elf32[4] = 1; // ELFCLASS32
+        assert!(parse(&elf32[..]).is_none());
     }
 }
