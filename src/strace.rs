@@ -137,17 +137,20 @@ fn num(x: f64, digits: usize) -> String {
 }
 
 /// The Markdown table: per workload and configuration, extra calls (over
-/// stock) per write fault, and faults per window.
+/// stock) per write fault, and faults per window; the last column is the
+/// extra calls of the whole run (what a process with no fault pays).
 pub fn to_markdown(rows: &[SyscallRow]) -> String {
     let mut out = String::from("| workload | config | write faults | opens | call windows | faults/open | faults/call window |");
     for k in FAULT_PATH_CALLS {
         let _ = write!(out, " {k} |");
     }
-    out.push_str(" all extra calls |\n|---|---|---:|---:|---:|---:|---:|");
+    out.push_str(
+        " all extra calls | all extra calls, whole run |\n|---|---|---:|---:|---:|---:|---:|",
+    );
     for _ in FAULT_PATH_CALLS {
         out.push_str("---:|");
     }
-    out.push_str("---:|\n");
+    out.push_str("---:|---:|\n");
     for r in rows {
         let _ = write!(
             out,
@@ -163,7 +166,12 @@ pub fn to_markdown(rows: &[SyscallRow]) -> String {
         for (_, n) in &r.extra {
             let _ = write!(out, " {} |", num(r.per_fault(*n), 2));
         }
-        let _ = writeln!(out, " {} |", num(r.per_fault(r.extra_total), 2));
+        let _ = writeln!(
+            out,
+            " {} | {:+} |",
+            num(r.per_fault(r.extra_total), 2),
+            r.extra_total
+        );
     }
     out
 }
@@ -303,9 +311,9 @@ strace: Process 4242 detached
         assert!((r.faults_per_call_window() - 4.0).abs() < 1e-12);
         let md = to_markdown(std::slice::from_ref(&r));
         assert!(md.contains("| node | hashed | 20 | 10 | 5 | 2.00 | 4.00 | 2.00 |"));
-        assert!(md.trim_end().ends_with("| 15.00 |"));
+        assert!(md.trim_end().ends_with("| 15.00 | +300 |"));
         let none = compare("true", "hashed", &stock, &stock, 0, 0, 0);
-        assert!(to_markdown(&[none.clone()]).contains("| – |"));
+        assert!(to_markdown(std::slice::from_ref(&none)).contains("| – |"));
         let csv = to_csv(&[r.clone(), none]);
         let widths: Vec<usize> = csv.lines().map(|l| l.split(',').count()).collect();
         assert!(widths.iter().all(|w| *w == widths[0]), "{csv}");
