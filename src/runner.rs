@@ -46,9 +46,11 @@ START-UP (kind `startup`; --startup is short for --kinds startup):
     /bin/true, `python3 -c pass`, `gcc -c` of a small C file, `node -e 0`
     and `java -version` (names true, python3, gcc, node, java for
     --workloads; a program not in PATH is skipped with a note), each run
-    stock and under the library's defaults in adjacent pairs (stock,
+    stock and under the library with its defaults in adjacent pairs (stock,
     guarded, stock, guarded, ...; one unrecorded warm-up pair first),
-    --reps pairs (default 30). Reports per program the median stock and
+    --reps pairs (default 30). With --configs (names as above, and
+    `defaults`), each named configuration instead, one pass of pairs each.
+    Reports per program the median stock and
     guarded wall time, their ratio, the interquartile range and min-max of
     the per-pair ratios and the extra milliseconds. Writes DIR/startup.csv,
     startup.json, startup.md and startup.svg.

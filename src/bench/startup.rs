@@ -62,6 +62,8 @@ pub fn quantile(xs: &[f64], q: f64) -> f64 {
 #[derive(Clone, Debug, PartialEq)]
 pub struct StartupCell {
     pub program: String,
+    /// The guarded configuration (`defaults`: no JITGUARD_* variable).
+    pub config: String,
     /// The command line as run (resolved program path first).
     pub command: String,
     pub pairs: usize,
@@ -87,6 +89,7 @@ pub struct StartupCell {
 /// back to back.
 pub fn summarise_pairs(
     program: &str,
+    config: &str,
     command: &str,
     pairs: &[(f64, f64)],
     write_faults: u64,
@@ -98,6 +101,7 @@ pub fn summarise_pairs(
     let (s, g) = (median(&stock), median(&guarded));
     StartupCell {
         program: program.to_string(),
+        config: config.to_string(),
         command: command.to_string(),
         pairs: pairs.len(),
         stock_ms: s,
@@ -114,7 +118,7 @@ pub fn summarise_pairs(
     }
 }
 
-pub const STARTUP_CSV_HEADER: &str = "program,command,pairs,stock_ms,guarded_ms,ratio,pair_ratio_min,pair_ratio_q1,pair_ratio_median,pair_ratio_q3,pair_ratio_max,extra_ms,pair_extra_ms,write_faults";
+pub const STARTUP_CSV_HEADER: &str = "program,config,command,pairs,stock_ms,guarded_ms,ratio,pair_ratio_min,pair_ratio_q1,pair_ratio_median,pair_ratio_q3,pair_ratio_max,extra_ms,pair_extra_ms,write_faults";
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"']) {
@@ -129,8 +133,9 @@ pub fn startup_csv(cells: &[StartupCell]) -> String {
     for c in cells {
         let _ = writeln!(
             out,
-            "{},{},{},{:.3},{:.3},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.3},{:.3},{}",
+            "{},{},{},{},{:.3},{:.3},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.3},{:.3},{}",
             c.program,
+            c.config,
             csv_field(&c.command),
             c.pairs,
             c.stock_ms,
@@ -159,8 +164,8 @@ pub fn startup_json(cells: &[StartupCell], meta: &[(&str, String)]) -> String {
     for (i, c) in cells.iter().enumerate() {
         let _ = write!(
             out,
-            "    {{\"program\":\"{}\",\"command\":\"{}\",\"pairs\":{},\"stock_ms\":{:.3},\"guarded_ms\":{:.3},\"ratio\":{:.4},\"pair_ratio_min\":{:.4},\"pair_ratio_q1\":{:.4},\"pair_ratio_median\":{:.4},\"pair_ratio_q3\":{:.4},\"pair_ratio_max\":{:.4},\"extra_ms\":{:.3},\"pair_extra_ms\":{:.3},\"write_faults\":{}}}",
-            esc(&c.program), esc(&c.command), c.pairs, c.stock_ms, c.guarded_ms, c.ratio, c.pair_min, c.pair_q1, c.pair_median, c.pair_q3, c.pair_max, c.extra_ms, c.pair_extra_ms, c.write_faults
+            "    {{\"program\":\"{}\",\"config\":\"{}\",\"command\":\"{}\",\"pairs\":{},\"stock_ms\":{:.3},\"guarded_ms\":{:.3},\"ratio\":{:.4},\"pair_ratio_min\":{:.4},\"pair_ratio_q1\":{:.4},\"pair_ratio_median\":{:.4},\"pair_ratio_q3\":{:.4},\"pair_ratio_max\":{:.4},\"extra_ms\":{:.3},\"pair_extra_ms\":{:.3},\"write_faults\":{}}}",
+            esc(&c.program), esc(&c.config), esc(&c.command), c.pairs, c.stock_ms, c.guarded_ms, c.ratio, c.pair_min, c.pair_q1, c.pair_median, c.pair_q3, c.pair_max, c.extra_ms, c.pair_extra_ms, c.write_faults
         );
         out.push_str(if i + 1 < cells.len() { ",\n" } else { "\n" });
     }
@@ -171,13 +176,14 @@ pub fn startup_json(cells: &[StartupCell], meta: &[(&str, String)]) -> String {
 /// The Markdown table: one row per program.
 pub fn startup_markdown(cells: &[StartupCell]) -> String {
     let mut out = String::from(
-        "| program | pairs | stock ms | guarded ms | × stock (medians) | per-pair ratio IQR | per-pair min–max | extra ms | write faults |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| program | config | pairs | stock ms | guarded ms | × stock (medians) | per-pair ratio IQR | per-pair min–max | extra ms | write faults |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for c in cells {
         let _ = writeln!(
             out,
-            "| `{}` | {} | {:.2} | {:.2} | {:.3} | {:.3}–{:.3} | {:.3}–{:.3} | {:+.2} | {} |",
+            "| `{}` | {} | {} | {:.2} | {:.2} | {:.3} | {:.3}–{:.3} | {:.3}–{:.3} | {:+.2} | {} |",
             c.command,
+            c.config,
             c.pairs,
             c.stock_ms,
             c.guarded_ms,
@@ -193,8 +199,8 @@ pub fn startup_markdown(cells: &[StartupCell]) -> String {
     out
 }
 
-/// The cells `to_svg` draws: stock at 1.0 and the guarded ratio, per
-/// program.
+/// The cells `to_svg` draws: stock at 1.0 and each guarded
+/// configuration's ratio, per program.
 pub fn startup_chart_cells(cells: &[StartupCell]) -> Vec<Cell> {
     let mk = |c: &StartupCell, config: &str, ms: f64, ratio: f64| Cell {
         workload: c.program.clone(),
@@ -215,7 +221,7 @@ pub fn startup_chart_cells(cells: &[StartupCell]) -> Vec<Cell> {
         .flat_map(|c| {
             [
                 mk(c, "stock", c.stock_ms, 1.0),
-                mk(c, "jitguard", c.guarded_ms, c.ratio),
+                mk(c, &c.config, c.guarded_ms, c.ratio),
             ]
         })
         .collect()
@@ -240,7 +246,7 @@ mod tests {
     fn pairs_give_ratio_of_medians_and_pair_spread() {
         // Stock 1, 2, 3 ms; guarded 1.5, 2, 6 ms.
         let pairs = [(0.001, 0.0015), (0.002, 0.002), (0.003, 0.006)];
-        let c = summarise_pairs("true", "/bin/true", &pairs, 0);
+        let c = summarise_pairs("true", "defaults", "/bin/true", &pairs, 0);
         assert_eq!(c.pairs, 3);
         assert!((c.stock_ms - 2.0).abs() < 1e-9);
         assert!((c.guarded_ms - 2.0).abs() < 1e-9);
@@ -256,22 +262,23 @@ mod tests {
     #[test]
     fn startup_outputs_are_well_formed() {
         let cells = vec![
-            summarise_pairs("true", "/bin/true", &[(0.001, 0.002)], 0),
-            summarise_pairs("gcc", "gcc -c a,b.c", &[(0.01, 0.011)], 3),
+            summarise_pairs("true", "defaults", "/bin/true", &[(0.001, 0.002)], 0),
+            summarise_pairs("gcc", "mprotect", "gcc -c a,b.c", &[(0.01, 0.011)], 3),
         ];
         let csv = startup_csv(&cells);
         assert_eq!(csv.lines().count(), 3);
         assert!(csv.contains("\"gcc -c a,b.c\""));
-        assert!(csv.contains("true,/bin/true,1,1.000,2.000,2.0000"));
+        assert!(csv.contains("true,defaults,/bin/true,1,1.000,2.000,2.0000"));
         let md = startup_markdown(&cells);
-        assert!(md.contains("| `/bin/true` | 1 | 1.00 | 2.00 | 2.000 |"));
+        assert!(md.contains("| `/bin/true` | defaults | 1 | 1.00 | 2.00 | 2.000 |"));
         assert!(md.contains("+1.00 |"));
         let json = startup_json(&cells, &[("cpu", "x \"y\"".into())]);
         assert!(json.contains("\"cpu\": \"x \\\"y\\\"\""));
         assert!(json.contains("\"ratio\":1.1000"));
         let chart = startup_chart_cells(&cells);
         assert_eq!(chart.len(), 4);
-        assert_eq!(chart[1].config, "jitguard");
+        assert_eq!(chart[1].config, "defaults");
+        assert_eq!(chart[3].config, "mprotect");
         assert!((chart[1].ratio - 2.0).abs() < 1e-9);
     }
 

@@ -1,7 +1,7 @@
 //! The start-up kind: short programs run stock and under the library in
 //! adjacent pairs; the arithmetic is `jitguard::bench::startup`.
 
-use super::{clean_env, cpu, BenchArgs};
+use super::{clean_env, configs, cpu, BenchArgs};
 use jitguard::bench::startup::{self as su, StartupProgram};
 use jitguard::stats::Stats;
 use std::path::{Path, PathBuf};
@@ -106,6 +106,57 @@ fn time(c: &mut Command, name: &str) -> Result<f64, String> {
     Ok(s)
 }
 
+/// One program's warm-up and `reps` pairs (stock, guarded) under one
+/// configuration.
+fn pairs(
+    b: &BenchArgs,
+    p: &StartupProgram,
+    cfg: &str,
+    env: &[(String, String)],
+    reps: usize,
+    stats_dir: &Path,
+    backend: &mut String,
+) -> Result<su::StartupCell, String> {
+    let pattern = stats_dir.join("s.%p.json");
+    // The C file's temporary directory is noise in the table.
+    let tmp = format!("{}/", b.out.join("startup-tmp").display());
+    let cmdline = p.argv.join(" ").replace(&tmp, "");
+    // One untimed guarded run with a stats file (its faults and backend),
+    // which is also the warm-up; then a warm-up stock run.
+    let _ = collect_stats(stats_dir);
+    time(&mut command(b, &p.argv, Some(env), Some(&pattern)), &p.name)?;
+    let st = collect_stats(stats_dir);
+    if backend.is_empty() && cfg == "defaults" {
+        *backend = format!("{} backend, {} policy", st.backend, st.policy);
+    }
+    time(&mut command(b, &p.argv, None, None), &p.name)?;
+    let mut pairs = Vec::with_capacity(reps);
+    let started = Instant::now();
+    for i in 0..reps {
+        let s = time(&mut command(b, &p.argv, None, None), &p.name)?;
+        let g = time(&mut command(b, &p.argv, Some(env), None), &p.name)?;
+        pairs.push((s, g));
+        if (i + 1) % 10 == 0 || i + 1 == reps {
+            let eta = started.elapsed().as_secs_f64() / (i + 1) as f64 * (reps - i - 1) as f64;
+            eprintln!(
+                "[{:>3}/{reps}] {:<8} {:<9} last pair stock {:>8.2} ms  guarded {:>8.2} ms  (eta {eta:.0} s)",
+                i + 1,
+                p.name,
+                cfg,
+                s * 1e3,
+                g * 1e3
+            );
+        }
+    }
+    Ok(su::summarise_pairs(
+        &p.name,
+        cfg,
+        &cmdline,
+        &pairs,
+        st.write_faults,
+    ))
+}
+
 pub(crate) fn run(b: &BenchArgs) -> Result<(), String> {
     let reps = b.reps.unwrap_or(30);
     let (programs, skipped) = programs(b)?;
@@ -117,56 +168,32 @@ pub(crate) fn run(b: &BenchArgs) -> Result<(), String> {
     }
     let stats_dir = b.out.join("startup-stats");
     std::fs::create_dir_all(&stats_dir).map_err(|e| format!("{}: {e}", stats_dir.display()))?;
-    let pattern = stats_dir.join("s.%p.json");
-    let no_env: &[(String, String)] = &[];
+    // The library's defaults, or the guarded configurations of --configs,
+    // each paired with stock in a pass of its own.
+    let (_, has_pku, cpu) = cpu();
+    let mut guarded: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    if b.configs.is_empty() || b.configs.iter().any(|c| c == "defaults") {
+        guarded.push(("defaults".to_string(), Vec::new()));
+    }
+    if !b.configs.is_empty() {
+        let (all, _) = configs(b, has_pku);
+        guarded.extend(all.into_iter().filter_map(|c| Some((c.name, c.env?))));
+    }
+    if guarded.is_empty() {
+        return Err("--configs selects no configuration this CPU runs".into());
+    }
     let mut cells = Vec::new();
     let mut backend = String::new();
     for p in &programs {
-        // The C file's temporary directory is noise in the table.
-        let tmp = format!("{}/", b.out.join("startup-tmp").display());
-        let cmdline = p.argv.join(" ").replace(&tmp, "");
-        // One untimed guarded run with a stats file (its faults and
-        // backend), which is also the warm-up; then a warm-up stock run.
-        let _ = collect_stats(&stats_dir);
-        time(
-            &mut command(b, &p.argv, Some(no_env), Some(&pattern)),
-            &p.name,
-        )?;
-        let st = collect_stats(&stats_dir);
-        if backend.is_empty() {
-            backend = format!("{} ({} policy)", st.backend, st.policy);
+        for (cfg, env) in &guarded {
+            cells.push(pairs(b, p, cfg, env, reps, &stats_dir, &mut backend)?);
         }
-        time(&mut command(b, &p.argv, None, None), &p.name)?;
-        let mut pairs = Vec::with_capacity(reps);
-        let started = Instant::now();
-        for i in 0..reps {
-            let s = time(&mut command(b, &p.argv, None, None), &p.name)?;
-            let g = time(&mut command(b, &p.argv, Some(no_env), None), &p.name)?;
-            pairs.push((s, g));
-            if (i + 1) % 10 == 0 || i + 1 == reps {
-                let eta = started.elapsed().as_secs_f64() / (i + 1) as f64 * (reps - i - 1) as f64;
-                eprintln!(
-                    "[{:>3}/{reps}] {:<8} last pair stock {:>8.2} ms  guarded {:>8.2} ms  (eta {eta:.0} s)",
-                    i + 1,
-                    p.name,
-                    s * 1e3,
-                    g * 1e3
-                );
-            }
-        }
-        cells.push(su::summarise_pairs(
-            &p.name,
-            &cmdline,
-            &pairs,
-            st.write_faults,
-        ));
     }
     let _ = std::fs::remove_dir_all(&stats_dir);
-    let (_, _, cpu) = cpu();
     let meta = [
         ("cpu", cpu.clone()),
         ("pairs", reps.to_string()),
-        ("guarded", format!("library defaults: {backend}")),
+        ("defaults", backend.clone()),
         ("skipped", skipped.join("; ")),
     ];
     let write = |name: &str, body: String| -> Result<(), String> {
@@ -183,7 +210,12 @@ pub(crate) fn run(b: &BenchArgs) -> Result<(), String> {
             &format!("process start-up under jitguard ({cpu}, {reps} pairs)"),
         ),
     )?;
-    println!("\nstart-up, stock vs jitguard with its defaults ({backend}), {reps} pairs:\n");
+    let here = if backend.is_empty() {
+        String::new()
+    } else {
+        format!("; defaults here: {backend}")
+    };
+    println!("\nstart-up, stock vs jitguard ({reps} pairs{here}):\n");
     print!("{md}");
     if !skipped.is_empty() {
         println!("\nskipped: {}", skipped.join("; "));
