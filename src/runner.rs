@@ -1,7 +1,8 @@
 //! `jitguard bench`: runs stock WAMR and WAMR under jitguard side by side,
 //! interleaved (each repetition runs every configuration of a workload
 //! back to back, in a rotating order), and writes CSV, JSON, a Markdown
-//! table and an SVG chart.
+//! table and an SVG chart. The start-up kind (`runner/startup.rs`) and
+//! the system-call report (`runner/syscalls.rs`) share its helpers.
 
 use jitguard::bench::{self, BenchConfig, Cell, Sample, WorkloadSpec};
 use jitguard::stats::Stats;
@@ -9,63 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+mod help;
 mod startup;
 mod syscalls;
 
-pub const BENCH_HELP: &str = "\
-jitguard bench: stock WAMR vs WAMR under jitguard, side by side
-
-USAGE:
-    jitguard bench [--reps N] [--kinds K,K] [--workloads W,W] [--out DIR]
-                   [--iwasm PATH] [--manifest PATH] [--lib PATH]
-                   [--windows call,insn] [--configs C,C] [--startup]
-                   [--syscalls]
-
-Runs each workload of the manifest (default: workloads/manifest.tsv, kinds
-kernel,big,compile), and the native `memcpy_bench` (kind micro: libc memcpy
-on ordinary memory, to show the library costs nothing outside JIT code),
-under: stock; jitguard pkey backend with the hashed
-policy (the paper's scheme); pkey with one key (V8's scheme); and the
-mprotect backend (the page-table method). Configurations this CPU cannot
-run are listed as skipped. Runs are interleaved so that drift in the
-machine affects every configuration alike. Reports, per workload and
-configuration: median wall time and spread, ratio to stock, write faults,
-windows opened, time in jitguard's handlers and the exposure (pages the
-faulting thread could write per open window).
-
---windows call,insn runs every jitguard configuration once per window
-length (`NAME` with call windows, `NAME-insn` with one-instruction
-windows); the default is call only.
-
---configs C,C keeps only these guarded configurations (stock always runs).
-
-Writes DIR/results.csv, results.json, table.md and chart.svg (default DIR:
-target/bench).
-
-START-UP (kind `startup`; --startup is short for --kinds startup):
-    /bin/true, `python3 -c pass`, `gcc -c` of a small C file, `node -e 0`
-    and `java -version` (names true, python3, gcc, node, java for
-    --workloads; a program not in PATH is skipped with a note), each run
-    stock and under the library with its defaults in adjacent pairs (stock,
-    guarded, stock, guarded, ...; one unrecorded warm-up pair first),
-    --reps pairs (default 30). With --configs (names as above, and
-    `defaults`), each named configuration instead, one pass of pairs each.
-    Reports per program the median stock and
-    guarded wall time, their ratio, the interquartile range and min-max of
-    the per-pair ratios and the extra milliseconds. Writes DIR/startup.csv,
-    startup.json, startup.md and startup.svg.
-
-SYSTEM CALLS (--syscalls, instead of timing):
-    Runs each selected workload (WAMR workloads and start-up programs) once
-    stock and once per guarded configuration under `strace -f -c`, and
-    reports per write fault the calls of mprotect, pkey_mprotect, getpid,
-    gettid, process_vm_readv, rt_sigprocmask and rt_sigreturn, and of all
-    system calls, each less the stock run's; with write faults, windows
-    opened, call windows and faults per window from jitguard's stats
-    (summed over the processes of a run). Needs strace. Writes
-    DIR/syscalls.csv, syscalls.json, syscalls.md and the raw summaries in
-    DIR/strace/.
-";
+pub use help::BENCH_HELP;
 
 pub struct BenchArgs {
     /// `None`: the default of each kind (5 runs, 30 start-up pairs).
