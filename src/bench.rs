@@ -5,6 +5,8 @@
 
 use std::fmt::Write as _;
 
+pub mod startup;
+
 /// One line of workloads/manifest.tsv.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WorkloadSpec {

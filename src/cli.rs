@@ -14,7 +14,8 @@ COMMANDS:
     run        Run a program under libjitguard.so
     learn      Run a benign program in learn mode and write its writer profile
     report     Summarise stats files written by JITGUARD_STATS
-    bench      Stock WAMR vs WAMR under jitguard, side by side (see bench --help)
+    bench      Stock vs jitguard: WAMR workloads, process start-up, system calls
+               per write fault (see bench --help)
     help       Show this message (also: --help, -h; `jitguard COMMAND --help`)
 
 ENVIRONMENT (read by libjitguard.so; `run` sets them from its options):

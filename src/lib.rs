@@ -19,6 +19,7 @@ pub mod profile;
 pub mod regions;
 pub mod report;
 pub mod stats;
+pub mod strace;
 pub mod unwind;
 pub mod window;
 pub mod writer;

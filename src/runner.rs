@@ -1,7 +1,8 @@
 //! `jitguard bench`: runs stock WAMR and WAMR under jitguard side by side,
 //! interleaved (each repetition runs every configuration of a workload
 //! back to back, in a rotating order), and writes CSV, JSON, a Markdown
-//! table and an SVG chart.
+//! table and an SVG chart. The start-up kind (`runner/startup.rs`) and
+//! the system-call report (`runner/syscalls.rs`) share its helpers.
 
 use jitguard::bench::{self, BenchConfig, Cell, Sample, WorkloadSpec};
 use jitguard::stats::Stats;
@@ -9,36 +10,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-pub const BENCH_HELP: &str = "\
-jitguard bench: stock WAMR vs WAMR under jitguard, side by side
+mod help;
+mod startup;
+mod syscalls;
 
-USAGE:
-    jitguard bench [--reps N] [--kinds K,K] [--workloads W,W] [--out DIR]
-                   [--iwasm PATH] [--manifest PATH] [--lib PATH]
-                   [--windows call,insn]
-
-Runs each workload of the manifest (default: workloads/manifest.tsv, kinds
-kernel,big,compile), and the native `memcpy_bench` (kind micro: libc memcpy
-on ordinary memory, to show the library costs nothing outside JIT code),
-under: stock; jitguard pkey backend with the hashed
-policy (the paper's scheme); pkey with one key (V8's scheme); and the
-mprotect backend (the page-table method). Configurations this CPU cannot
-run are listed as skipped. Runs are interleaved so that drift in the
-machine affects every configuration alike. Reports, per workload and
-configuration: median wall time and spread, ratio to stock, write faults,
-windows opened, time in jitguard's handlers and the exposure (pages the
-faulting thread could write per open window).
-
---windows call,insn runs every jitguard configuration once per window
-length (`NAME` with call windows, `NAME-insn` with one-instruction
-windows); the default is call only.
-
-Writes DIR/results.csv, results.json, table.md and chart.svg (default DIR:
-target/bench).
-";
+pub use help::BENCH_HELP;
 
 pub struct BenchArgs {
-    pub reps: usize,
+    /// `None`: the default of each kind (5 runs, 30 start-up pairs).
+    pub reps: Option<usize>,
     pub kinds: Vec<String>,
     pub only: Vec<String>,
     pub out: PathBuf,
@@ -46,6 +26,9 @@ pub struct BenchArgs {
     pub manifest: PathBuf,
     pub lib: PathBuf,
     pub windows: Vec<String>,
+    /// Guarded configurations to keep (empty: all).
+    pub configs: Vec<String>,
+    pub syscalls: bool,
 }
 
 fn repo_root() -> PathBuf {
@@ -59,7 +42,7 @@ fn repo_root() -> PathBuf {
 pub fn parse(args: &[String], lib: PathBuf) -> Result<Option<BenchArgs>, String> {
     let root = repo_root();
     let mut b = BenchArgs {
-        reps: 5,
+        reps: None,
         kinds: vec![
             "kernel".into(),
             "big".into(),
@@ -72,6 +55,8 @@ pub fn parse(args: &[String], lib: PathBuf) -> Result<Option<BenchArgs>, String>
         manifest: root.join("workloads/manifest.tsv"),
         lib,
         windows: vec!["call".into()],
+        configs: Vec::new(),
+        syscalls: false,
     };
     let mut i = 0;
     while i < args.len() {
@@ -79,15 +64,25 @@ pub fn parse(args: &[String], lib: PathBuf) -> Result<Option<BenchArgs>, String>
         if a == "--help" || a == "-h" {
             return Ok(None);
         }
+        if a == "--startup" || a == "--syscalls" {
+            if a == "--startup" {
+                b.kinds = vec!["startup".into()];
+            } else {
+                b.syscalls = true;
+            }
+            i += 1;
+            continue;
+        }
         let v = args
             .get(i + 1)
             .cloned()
             .ok_or_else(|| format!("{a} needs a value"))?;
         match a {
             "--reps" => {
-                b.reps = v
-                    .parse()
-                    .map_err(|_| format!("--reps {v:?}: not a number"))?
+                b.reps = Some(
+                    v.parse()
+                        .map_err(|_| format!("--reps {v:?}: not a number"))?,
+                )
             }
             "--kinds" => b.kinds = v.split(',').map(String::from).collect(),
             "--workloads" => b.only = v.split(',').map(String::from).collect(),
@@ -95,6 +90,7 @@ pub fn parse(args: &[String], lib: PathBuf) -> Result<Option<BenchArgs>, String>
             "--iwasm" => b.iwasm = v.into(),
             "--manifest" => b.manifest = v.into(),
             "--lib" => b.lib = v.into(),
+            "--configs" => b.configs = v.split(',').map(String::from).collect(),
             "--windows" => {
                 b.windows = v.split(',').map(String::from).collect();
                 if let Some(bad) = b.windows.iter().find(|w| *w != "call" && *w != "insn") {
@@ -105,7 +101,7 @@ pub fn parse(args: &[String], lib: PathBuf) -> Result<Option<BenchArgs>, String>
         }
         i += 2;
     }
-    if b.reps == 0 {
+    if b.reps == Some(0) {
         return Err("--reps must be at least 1".into());
     }
     Ok(Some(b))
@@ -127,10 +123,7 @@ fn run_once(
         c
     };
     c.stdout(Stdio::null()).stderr(Stdio::piped());
-    c.env_remove("LD_PRELOAD");
-    for k in jitguard::config::vars::ALL {
-        c.env_remove(k);
-    }
+    clean_env(&mut c);
     let _ = std::fs::remove_file(stats);
     if let Some(env) = &cfg.env {
         c.env("LD_PRELOAD", &b.lib).env("JITGUARD_STATS", stats);
@@ -199,50 +192,107 @@ fn build_micro(b: &BenchArgs, w: &WorkloadSpec) -> Result<PathBuf, String> {
     Ok(out)
 }
 
-pub fn run(b: BenchArgs) -> Result<(), String> {
+/// The selected workloads of the manifest (and the native micro
+/// benchmark); empty when only start-up programs are selected.
+pub(crate) fn wamr_workloads(b: &BenchArgs) -> Result<Vec<WorkloadSpec>, String> {
+    if b.kinds.iter().all(|k| k == "startup") {
+        return Ok(Vec::new());
+    }
     let text = std::fs::read_to_string(&b.manifest)
         .map_err(|e| format!("{}: {e}", b.manifest.display()))?;
     let mut all = bench::parse_manifest(&text);
     all.push(bench::memcpy_micro());
-    let workloads: Vec<WorkloadSpec> = all
+    Ok(all
         .into_iter()
         .filter(|w| b.kinds.contains(&w.kind))
         .filter(|w| b.only.is_empty() || b.only.contains(&w.name))
-        .collect();
-    if workloads.is_empty() {
-        return Err("no workload selected".into());
+        .collect())
+}
+
+/// The file a workload runs: its .wasm module, or the compiled native
+/// program of a micro workload.
+pub(crate) fn module_for(b: &BenchArgs, w: &WorkloadSpec) -> Result<PathBuf, String> {
+    if w.kind == "micro" {
+        return build_micro(b, w);
     }
-    let module_dir = b
-        .manifest
+    Ok(b.manifest
         .parent()
         .and_then(Path::parent)
         .unwrap_or(Path::new("."))
-        .join("target/workloads");
+        .join("target/workloads")
+        .join(format!("{}.wasm", w.name)))
+}
+
+/// /proc/cpuinfo, whether the pkey backend can run, and the CPU's name.
+pub(crate) fn cpu() -> (String, bool, String) {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let has_pku =
         jitguard::cli::cpu_flag(&cpuinfo, "pku") && jitguard::cli::cpu_flag(&cpuinfo, "ospke");
+    let name = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_default();
+    (cpuinfo, has_pku, name)
+}
+
+/// Stock and the guarded configurations this CPU runs (per window length,
+/// filtered by --configs), and notes on those skipped.
+pub(crate) fn configs(b: &BenchArgs, has_pku: bool) -> (Vec<BenchConfig>, Vec<String>) {
     let (configs, skipped) = bench::standard_configs(has_pku);
-    let configs = bench::with_windows(configs, &b.windows);
+    let configs = bench::with_windows(configs, &b.windows)
+        .into_iter()
+        .filter(|c| c.env.is_none() || b.configs.is_empty() || b.configs.contains(&c.name))
+        .collect();
+    (configs, skipped)
+}
+
+/// Removes the library and its variables from a child's environment.
+pub(crate) fn clean_env(c: &mut Command) {
+    c.env_remove("LD_PRELOAD");
+    for k in jitguard::config::vars::ALL {
+        c.env_remove(k);
+    }
+}
+
+pub fn run(b: BenchArgs) -> Result<(), String> {
+    let workloads = wamr_workloads(&b)?;
+    let want_startup = b.kinds.iter().any(|k| k == "startup");
+    if workloads.is_empty() && !want_startup {
+        return Err("no workload selected".into());
+    }
+    std::fs::create_dir_all(&b.out).map_err(|e| format!("{}: {e}", b.out.display()))?;
+    if b.syscalls {
+        return syscalls::run(&b, &workloads, want_startup);
+    }
+    if !workloads.is_empty() {
+        run_wamr(&b, workloads)?;
+    }
+    if want_startup {
+        startup::run(&b)?;
+    }
+    Ok(())
+}
+
+fn run_wamr(b: &BenchArgs, workloads: Vec<WorkloadSpec>) -> Result<(), String> {
+    let reps = b.reps.unwrap_or(5);
+    let (_, has_pku, cpu) = cpu();
+    let (configs, skipped) = configs(b, has_pku);
     for s in &skipped {
         eprintln!("bench: skipping {s}");
     }
-    std::fs::create_dir_all(&b.out).map_err(|e| format!("{}: {e}", b.out.display()))?;
     let stats = b.out.join("run-stats.json");
-    let total = b.reps * workloads.len() * configs.len();
+    let total = reps * workloads.len() * configs.len();
     let mut samples: Vec<Vec<Vec<Sample>>> = vec![vec![Vec::new(); configs.len()]; workloads.len()];
     let started = Instant::now();
     let mut done = 0;
-    for rep in 0..b.reps {
+    for rep in 0..reps {
         for (wi, w) in workloads.iter().enumerate() {
-            let module = if w.kind == "micro" {
-                build_micro(&b, w)?
-            } else {
-                module_dir.join(format!("{}.wasm", w.name))
-            };
+            let module = module_for(b, w)?;
             for k in 0..configs.len() {
                 // Rotate the order every repetition.
                 let ci = (k + rep + wi) % configs.len();
-                let s = run_once(&b, w, &configs[ci], &module, &stats)?;
+                let s = run_once(b, w, &configs[ci], &module, &stats)?;
                 done += 1;
                 let eta = started.elapsed().as_secs_f64() / done as f64 * (total - done) as f64;
                 eprintln!(
@@ -271,16 +321,11 @@ pub fn run(b: BenchArgs) -> Result<(), String> {
         }
     }
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let cpu = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
-        .unwrap_or_default();
     let meta = [
         ("cpu", cpu.clone()),
         ("host", host.trim().to_string()),
         ("pku", has_pku.to_string()),
-        ("reps", b.reps.to_string()),
+        ("reps", reps.to_string()),
         ("skipped", skipped.join("; ")),
     ];
     let write = |name: &str, body: String| -> Result<(), String> {
@@ -303,7 +348,7 @@ pub fn run(b: BenchArgs) -> Result<(), String> {
         "chart.svg",
         bench::to_svg(
             &cells,
-            &format!("jitguard on stock WAMR Fast JIT ({cpu}, {} reps)", b.reps),
+            &format!("jitguard on stock WAMR Fast JIT ({cpu}, {} reps)", reps),
         ),
     )?;
     let _ = std::fs::remove_file(&stats);

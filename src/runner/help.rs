@@ -1,0 +1,57 @@
+//! `jitguard bench --help`.
+
+pub const BENCH_HELP: &str = "\
+jitguard bench: stock vs under jitguard, side by side (WAMR workloads,
+process start-up, system calls per write fault)
+
+USAGE:
+    jitguard bench [--reps N] [--kinds K,K] [--workloads W,W] [--out DIR]
+                   [--iwasm PATH] [--manifest PATH] [--lib PATH]
+                   [--windows call,insn] [--configs C,C] [--startup]
+                   [--syscalls]
+
+Runs each workload of the manifest (default: workloads/manifest.tsv, kinds
+kernel,big,compile), and the native `memcpy_bench` (kind micro: libc memcpy
+on ordinary memory, to show the library costs nothing outside JIT code),
+under: stock; jitguard pkey backend with the hashed
+policy (the paper's scheme); pkey with one key (V8's scheme); and the
+mprotect backend (the page-table method), --reps times (default 5).
+Configurations this CPU cannot run are listed as skipped. Runs are interleaved so that drift in the
+machine affects every configuration alike. Reports, per workload and
+configuration: median wall time and spread, ratio to stock, write faults,
+windows opened, time in jitguard's handlers and the exposure (pages the
+faulting thread could write per open window).
+
+--windows call,insn runs every jitguard configuration once per window
+length (`NAME` with call windows, `NAME-insn` with one-instruction
+windows); the default is call only.
+
+--configs C,C keeps only these guarded configurations (stock always runs).
+
+Writes DIR/results.csv, results.json, table.md and chart.svg (default DIR:
+target/bench).
+
+START-UP (kind `startup`; --startup is short for --kinds startup):
+    /bin/true, `python3 -c pass`, `gcc -c` of a small C file, `node -e 0`
+    and `java -version` (names true, python3, gcc, node, java for
+    --workloads; a program not in PATH is skipped with a note), each run
+    stock and under the library with its defaults in adjacent pairs (stock,
+    guarded, stock, guarded, ...; one unrecorded warm-up pair first),
+    --reps pairs (default 30). With --configs (names as above, and
+    `defaults`), each named configuration instead, one pass of pairs each.
+    Reports per program the median stock and
+    guarded wall time, their ratio, the interquartile range and min-max of
+    the per-pair ratios and the extra milliseconds. Writes DIR/startup.csv,
+    startup.json, startup.md and startup.svg.
+
+SYSTEM CALLS (--syscalls, instead of timing):
+    Runs each selected workload (WAMR workloads and start-up programs) once
+    stock and once per guarded configuration under `strace -f -c`, and
+    reports per write fault the calls of mprotect, pkey_mprotect, getpid,
+    gettid, process_vm_readv, rt_sigprocmask and rt_sigreturn, and of all
+    system calls, each less the stock run's; with write faults, windows
+    opened, call windows and faults per window from jitguard's stats
+    (summed over the processes of a run). Needs strace. Writes
+    DIR/syscalls.csv, syscalls.json, syscalls.md and the raw summaries in
+    DIR/strace/.
+";
