@@ -9,6 +9,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod conffile;
 pub mod config;
 pub mod elf;
 pub mod keys;
@@ -19,6 +20,8 @@ pub mod profile;
 pub mod regions;
 pub mod report;
 pub mod stats;
+pub mod status;
+pub mod syslog;
 pub mod unwind;
 pub mod writer;
 pub mod x86;

@@ -397,7 +397,7 @@ fn report(what: &str, f: &Frame, site: &WriteSite, key: Option<u32>) {
         }
     }
     let _ = b.write_str("\n");
-    crate::sys::write_all(2, b.as_bytes());
+    crate::log::report(b.as_bytes());
 }
 
 fn pkey_fault(f: &Frame, ctx: *mut c_void, addr: u64, pkey: u32) -> bool {

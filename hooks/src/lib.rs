@@ -20,6 +20,7 @@ mod pkru;
 mod signals;
 mod state;
 mod stats_file;
+mod status;
 mod sys;
 mod trampoline;
 mod writers;
@@ -48,7 +49,7 @@ extern "C" fn jitguard_init() {
     {
         return;
     }
-    let (config, warnings) = Config::from_env();
+    let (config, warnings) = Config::load(std::fs::read_link("/proc/self/exe").ok().as_deref());
     log::set_level(config.log);
     for w in &warnings {
         // Always shown: a bad value must never pass silently.
@@ -87,6 +88,8 @@ extern "C" fn jitguard_init() {
     );
     guard_existing_mappings();
     register_fork_handlers();
+    log::configure(&g.config);
+    status::publish(g);
     STATE.store(READY, Ordering::Release);
     log!(
         Info,
