@@ -94,11 +94,6 @@ fn mode_off_guards_nothing() {
     assert!(!stats.exists(), "off writes no stats");
 }
 
-fn cli() -> std::path::PathBuf {
-    lib();
-    root().join("target/release/jitguard")
-}
-
 #[test]
 fn cli_help_and_errors() {
     for args in [
