@@ -40,7 +40,8 @@ fn start_rsyslog(name: &str) -> Option<Rsyslog> {
              module(load=\"imuxsock\" SysSock.Use=\"off\")\n\
              input(type=\"imuxsock\" Socket=\"{s}\" CreatePath=\"on\")\n\
              authpriv.*;auth.* action(type=\"omfile\" file=\"{l}\" template=\"RSYSLOG_FileFormat\")\n\
-             *.* action(type=\"omfile\" file=\"{l}.all\")\n",
+             template(name=\"pri\" type=\"string\" string=\"%syslogfacility-text%.%syslogseverity-text% %syslogtag%%msg%\\n\")\n\
+             *.* action(type=\"omfile\" file=\"{l}.pri\" template=\"pri\")\n",
             d = dir.display(),
             s = socket.display(),
             l = log.display()
@@ -159,6 +160,11 @@ fn a_denial_reaches_rsyslog_with_tag_and_pid() {
     let line = wait_for_line(&d.log, &format!("jitguard[{pid}]: denied write at 0x"));
     assert!(line.contains("writer rogue_store"), "{line}");
     assert!(line.contains("writer profile: file:"), "{line}");
+    // Facility authpriv, severity err, tag jitguard[PID].
+    wait_for_line(
+        &d.log.with_extension("pri"),
+        &format!("authpriv.err jitguard[{pid}]: denied write"),
+    );
 
     // report = syslog from the configuration file: nothing on stderr.
     let (run, pid) = denial(Some("syslog"), &d, true);
