@@ -375,14 +375,19 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 return Ok(Command::Help(DROPIN_HELP));
             }
             if !p.env.is_empty() {
-                return Err("systemd-dropin: only --lib is accepted (set the rest in /etc/jitguard.conf)".into());
+                return Err(
+                    "systemd-dropin: only --lib is accepted (set the rest in /etc/jitguard.conf)"
+                        .into(),
+                );
             }
             match p.rest.as_slice() {
                 [service] => Ok(Command::SystemdDropin {
                     lib: p.lib,
                     service: service.clone(),
                 }),
-                _ => Err("systemd-dropin: give one service name (see systemd-dropin --help)".into()),
+                _ => {
+                    Err("systemd-dropin: give one service name (see systemd-dropin --help)".into())
+                }
             }
         }
         other => Err(format!("unknown command {other:?} (try jitguard --help)")),
@@ -588,7 +593,9 @@ mod tests {
         );
         assert!(parse(&s(&["systemd-dropin"])).is_err());
         let d = systemd_dropin("myjit.service", "/usr/local/lib/jitguard/libjitguard.so");
-        assert!(d.contains("[Service]\nEnvironment=LD_PRELOAD=/usr/local/lib/jitguard/libjitguard.so\n"));
+        assert!(d.contains(
+            "[Service]\nEnvironment=LD_PRELOAD=/usr/local/lib/jitguard/libjitguard.so\n"
+        ));
         assert!(d.contains("/etc/systemd/system/myjit.service.d/jitguard.conf"));
     }
 

@@ -258,7 +258,9 @@ report = pager
         let lines: Vec<&str> = w.iter().map(|x| x.0.as_str()).collect();
         assert_eq!(lines.len(), 7, "{lines:#?}");
         assert!(lines[0].starts_with("jitguard: /etc/jitguard.conf:2: mode = \"audt\""));
-        assert!(lines[0].contains("enforce, audit, learn, off") && lines[0].ends_with("using enforce"));
+        assert!(
+            lines[0].contains("enforce, audit, learn, off") && lines[0].ends_with("using enforce")
+        );
         assert!(lines[1].starts_with("jitguard: /etc/jitguard.conf:3: unknown key \"colour\""));
         assert!(lines[1].contains("mode, policy"));
         assert!(lines[2].contains(":4: \"just words\" is not a `key = value` line"));

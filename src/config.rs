@@ -335,8 +335,11 @@ impl Config {
             }
         };
         let exe = exe.map(|p| p.to_string_lossy().into_owned());
-        let (config, mut warnings) =
-            Self::from_file_and_env(text.as_deref().map(|t| (path.as_str(), t)), exe.as_deref(), env);
+        let (config, mut warnings) = Self::from_file_and_env(
+            text.as_deref().map(|t| (path.as_str(), t)),
+            exe.as_deref(),
+            env,
+        );
         pre.append(&mut warnings);
         (config, pre)
     }
@@ -356,15 +359,13 @@ impl Config {
             None => (Vec::new(), Vec::new()),
         };
         let (config, mut env_warnings) = Self::from_lookup(|name| {
-            env(name)
-                .filter(|v| !v.trim().is_empty())
-                .or_else(|| {
-                    values
-                        .iter()
-                        .rev()
-                        .find(|(var, _)| *var == name)
-                        .map(|(_, v)| v.clone())
-                })
+            env(name).filter(|v| !v.trim().is_empty()).or_else(|| {
+                values
+                    .iter()
+                    .rev()
+                    .find(|(var, _)| *var == name)
+                    .map(|(_, v)| v.clone())
+            })
         });
         warnings.append(&mut env_warnings);
         (config, warnings)

@@ -127,7 +127,8 @@ fn check(lib: Option<String>, env: Vec<(String, String)>) -> ExitCode {
     };
     println!("library:         {}", lib.display());
     // /bin/true guards nothing, so its stats path needs %p to be written.
-    let pattern = std::env::temp_dir().join(format!("jitguard-check-{}-%p.json", std::process::id()));
+    let pattern =
+        std::env::temp_dir().join(format!("jitguard-check-{}-%p.json", std::process::id()));
     let child = std::process::Command::new("/bin/true")
         .envs(env)
         .env("LD_PRELOAD", &lib)

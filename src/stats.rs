@@ -294,6 +294,9 @@ mod tests {
         assert!(super::should_write("/tmp/s.json", 1));
         assert!(!super::should_write("/tmp/s.json", 0));
         assert!(super::should_write("/tmp/s.%p.json", 0));
-        assert!(!super::should_write("/tmp/s.%%p.json", 0), "%% is a literal %");
+        assert!(
+            !super::should_write("/tmp/s.%%p.json", 0),
+            "%% is a literal %"
+        );
     }
 }

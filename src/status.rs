@@ -220,7 +220,16 @@ pub fn to_json(all: &[ProcStatus]) -> String {
 pub fn table(all: &[ProcStatus]) -> String {
     let mut o = format!(
         "{:>7}  {:<16} {:<8} {:<7} {:<6} {:>7} {:>9} {:>7} {:>8}  {}\n",
-        "PID", "PROGRAM", "BACKEND", "MODE", "POLICY", "PAGES", "FAULTS", "DENIED", "TAMPERED", "PROFILE"
+        "PID",
+        "PROGRAM",
+        "BACKEND",
+        "MODE",
+        "POLICY",
+        "PAGES",
+        "FAULTS",
+        "DENIED",
+        "TAMPERED",
+        "PROFILE"
     );
     for p in all {
         let prog = p.program.rsplit('/').next().unwrap_or(&p.program);
@@ -474,7 +483,10 @@ mod tests {
             state: Err("not guarding".into()),
         };
         let j = to_json(&[ok.clone(), bad.clone()]);
-        assert!(j.contains("\"pid\": 77, \"program\": \"/usr/bin/toy\""), "{j}");
+        assert!(
+            j.contains("\"pid\": 77, \"program\": \"/usr/bin/toy\""),
+            "{j}"
+        );
         assert!(j.contains("\"write_faults\": 5") && j.contains("\"guarded_pages\": 3"));
         assert!(j.contains("\"profile\": \"builtin:hotspot\\\"\""), "{j}");
         assert!(j.contains("\"error\": \"not guarding\""));

@@ -111,7 +111,13 @@ mod tests {
             "<83>Dec  1 09:05:07 jitguard[4601]: denied write at 0x1"
         );
         b.clear();
-        format(&mut b, severity_of(b"audited write"), 0, 1, b"audited write");
+        format(
+            &mut b,
+            severity_of(b"audited write"),
+            0,
+            1,
+            b"audited write",
+        );
         assert_eq!(
             std::str::from_utf8(b.as_bytes()).unwrap(),
             "<84>Jan  1 00:00:00 jitguard[1]: audited write"

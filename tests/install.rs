@@ -85,7 +85,10 @@ fn the_installed_cli_runs_a_program_under_the_installed_library() {
         .output()
         .unwrap();
     let maps = String::from_utf8_lossy(&o.stdout);
-    let installed = p.join("lib/jitguard/libjitguard.so").canonicalize().unwrap();
+    let installed = p
+        .join("lib/jitguard/libjitguard.so")
+        .canonicalize()
+        .unwrap();
     assert!(
         maps.contains(installed.to_str().unwrap()),
         "installed library not mapped:\n{maps}"

@@ -71,7 +71,8 @@ fn run_corpus(corpus: &Path, out: &Path, work: &Path, wrap: Option<&[String]>, g
     for k in jitguard::config::vars::ALL {
         c.env_remove(k);
     }
-    c.env_remove("LD_PRELOAD").env("JITGUARD_CONFIG", "/dev/null");
+    c.env_remove("LD_PRELOAD")
+        .env("JITGUARD_CONFIG", "/dev/null");
     c.env("WITH_GREP_P", if grep_p { "1" } else { "0" });
     let o = c.output().unwrap();
     assert!(
@@ -203,10 +204,16 @@ fn corpus_under_ld_so_preload(test: &str, with_grep_p: bool) {
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert!(files.len() >= 20, "only {} processes loaded jitguard", files.len());
+    assert!(
+        files.len() >= 20,
+        "only {} processes loaded jitguard",
+        files.len()
+    );
     if cases.iter().any(|c| c == "grep-P") {
         assert!(
-            files.iter().any(|f| stat(f, "regions") >= 1 && stat(f, "denials") == 0),
+            files
+                .iter()
+                .any(|f| stat(f, "regions") >= 1 && stat(f, "denials") == 0),
             "grep -P's JIT memory was not guarded"
         );
     }

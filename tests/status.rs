@@ -80,7 +80,10 @@ fn status_lists_a_guarded_process_with_live_counters() {
             .unwrap();
         assert_eq!(line.trim(), "ready 504", "the program ran");
 
-        let o = Command::new(cli()).args(["status", "--json"]).output().unwrap();
+        let o = Command::new(cli())
+            .args(["status", "--json"])
+            .output()
+            .unwrap();
         let json = String::from_utf8_lossy(&o.stdout).into_owned();
         let table = Command::new(cli()).arg("status").output().unwrap();
         let table = String::from_utf8_lossy(&table.stdout).into_owned();
@@ -137,7 +140,10 @@ fn status_says_when_a_process_is_not_guarding() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let o = Command::new(cli()).args(["status", "--json"]).output().unwrap();
+    let o = Command::new(cli())
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
     drop(child.stdin.take());
     let _ = child.wait();
     let json = String::from_utf8_lossy(&o.stdout);

@@ -58,10 +58,17 @@ fn start_rsyslog(name: &str) -> Option<Rsyslog> {
     assert!(st.success(), "rsyslogd did not start");
     let t0 = Instant::now();
     while !(socket.exists() && pidfile.exists()) {
-        assert!(t0.elapsed() < Duration::from_secs(10), "rsyslogd made no socket");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "rsyslogd made no socket"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let pid = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let pid = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     Some(Rsyslog { pid, socket, log })
 }
 
@@ -123,7 +130,11 @@ fn denial(report: Option<&str>, d: &Rsyslog, via_config_file: bool) -> (Run, u32
     }
     let mut c = Command::new(bin);
     c.arg("other-thread").env("LD_PRELOAD", lib());
-    for k in ["JITGUARD_REPORT", "JITGUARD_SYSLOG_SOCKET", "JITGUARD_STATS"] {
+    for k in [
+        "JITGUARD_REPORT",
+        "JITGUARD_SYSLOG_SOCKET",
+        "JITGUARD_STATS",
+    ] {
         c.env_remove(k);
     }
     c.env(
@@ -156,7 +167,11 @@ fn a_denial_reaches_rsyslog_with_tag_and_pid() {
     // Default report destination: stderr is a pipe here (no terminal), so
     // the report goes to stderr and to the system log.
     let (run, pid) = denial(None, &d, false);
-    assert!(run.stderr.contains("jitguard: denied write"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("jitguard: denied write"),
+        "{}",
+        run.stderr
+    );
     let line = wait_for_line(&d.log, &format!("jitguard[{pid}]: denied write at 0x"));
     assert!(line.contains("writer rogue_store"), "{line}");
     assert!(line.contains("writer profile: file:"), "{line}");
