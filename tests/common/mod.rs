@@ -140,6 +140,9 @@ pub fn guarded_with_stats(
     name: &str,
 ) -> (Run, PathBuf) {
     let stats = tmp(&format!("{name}.json"));
+    // A process that guards nothing writes no file to a path without %p:
+    // a file left from an earlier run must not stand in for it.
+    let _ = std::fs::remove_file(&stats);
     let mut env = vec![
         ("JITGUARD_BACKEND", backend),
         ("JITGUARD_STATS", stats.to_str().unwrap()),
