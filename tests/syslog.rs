@@ -186,6 +186,25 @@ fn a_denial_reaches_rsyslog_with_tag_and_pid() {
     assert!(!run.stderr.contains("denied write"), "{}", run.stderr);
     wait_for_line(&d.log, &format!("jitguard[{pid}]: denied write at 0x"));
 
+    // Default again, with stderr closed (a daemon's): the log still gets it.
+    let bin = example("attacks");
+    let profile = attacks_profile("denial");
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("exec 2>&- {} other-thread", bin.display()))
+        .env("LD_PRELOAD", lib())
+        .env("JITGUARD_CONFIG", "/dev/null")
+        .env("JITGUARD_BACKEND", "mprotect")
+        .env("JITGUARD_PROFILE", &profile)
+        .env("JITGUARD_SYSLOG_SOCKET", &d.socket)
+        .env_remove("JITGUARD_REPORT")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let _ = child.wait_with_output();
+    wait_for_line(&d.log, &format!("jitguard[{pid}]: denied write at 0x"));
+
     // report = stderr: nothing in the log.
     let (run, pid) = denial(Some("stderr"), &d, false);
     assert!(run.stderr.contains("jitguard: denied write"));
