@@ -19,6 +19,10 @@ need_packages gcc libc6-dev
 # pcre2grep for tests/runtimes.rs (node and java are on the machines
 # already; their tests skip where missing).
 need_packages pcre2-utils
+# Deployment tests: a real syslog daemon (tests/syslog.rs), the man page
+# (tests/install.rs), the ordinary programs run under /etc/ld.so.preload
+# (tests/preload_system.rs), /usr/bin/time as a wrapper (tests/config_env.rs).
+need_packages rsyslog man-db groff-base sqlite3 make git perl python3 bc time util-linux
 cargo --version
 
 step "stock WAMR (Fast JIT)"

@@ -14,6 +14,9 @@ COMMANDS:
     run        Run a program under libjitguard.so
     learn      Run a benign program in learn mode and write its writer profile
     report     Summarise stats files written by JITGUARD_STATS
+    status     List the processes running under jitguard, with live counters
+    systemd-dropin SERVICE
+               Print a systemd drop-in that runs SERVICE under jitguard
     bench      Stock vs jitguard: WAMR workloads, process start-up, system calls
                per write fault (see bench --help)
     help       Show this message (also: --help, -h; `jitguard COMMAND --help`)
@@ -26,8 +29,45 @@ ENVIRONMENT (read by libjitguard.so; `run` sets them from its options):
     JITGUARD_WINDOW    call | insn                           (default call)
     JITGUARD_STATS     path of the JSON stats file written at exit (%p = pid)
     JITGUARD_LOG       off | error | warn | info | debug | trace (default warn)
-    JITGUARD_LIB       path of libjitguard.so for `run` and `check`
-                       (default: beside the jitguard binary)
+    JITGUARD_REPORT    stderr | syslog | both | auto  where denials go (default
+                       auto: stderr, plus syslog when stderr is not a terminal)
+    JITGUARD_SYSLOG_SOCKET  the system log socket (default /dev/log)
+    JITGUARD_CONFIG    the configuration file (default /etc/jitguard.conf)
+    JITGUARD_LIB       path of libjitguard.so for `run` and `check` (default:
+                       beside the jitguard binary, or PREFIX/lib/jitguard/)
+
+CONFIGURATION FILE (/etc/jitguard.conf; the environment overrides it):
+    mode = audit                  # keys: the variables above, lower case,
+    report = syslog               # without JITGUARD_
+    [program /usr/bin/iwasm]      # this executable only (or: [program iwasm])
+    stats = /var/log/jitguard/iwasm.%p.json
+";
+
+pub const STATUS_HELP: &str = "\
+jitguard status: the processes on this machine running under jitguard
+
+USAGE:
+    jitguard status [--json]
+
+Finds every process that has libjitguard.so mapped (/proc/*/maps) and reads
+its status record and live counters through /proc/PID/mem: backend, mode,
+policy, writer profile, guarded pages, write faults, denials, tampering.
+Reading another process's memory needs root (or ptrace rights over it);
+processes that cannot be read are listed with the reason.
+
+    --json    one JSON object per process, in an array
+";
+
+pub const DROPIN_HELP: &str = "\
+jitguard systemd-dropin: print a systemd drop-in that guards a service
+
+USAGE:
+    jitguard systemd-dropin [--lib PATH] SERVICE
+
+Prints a drop-in for SERVICE (e.g. myjit.service) that preloads
+libjitguard.so and sends reports to the system log. Install it with:
+    jitguard systemd-dropin myjit.service > /etc/systemd/system/myjit.service.d/jitguard.conf
+    systemctl daemon-reload && systemctl restart myjit.service
 ";
 
 pub const RUN_HELP: &str = "\
@@ -112,6 +152,13 @@ pub enum Command {
     },
     Report {
         files: Vec<String>,
+    },
+    Status {
+        json: bool,
+    },
+    SystemdDropin {
+        lib: Option<String>,
+        service: String,
     },
     Learn {
         lib: Option<String>,
@@ -312,8 +359,68 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 files: rest.to_vec(),
             })
         }
+        "status" => {
+            let mut json = false;
+            for a in rest {
+                match a.as_str() {
+                    "--json" => json = true,
+                    "--help" | "-h" => return Ok(Command::Help(STATUS_HELP)),
+                    other => return Err(format!("status: unexpected argument {other:?}")),
+                }
+            }
+            Ok(Command::Status { json })
+        }
+        "systemd-dropin" => {
+            let p = parse_options(rest)?;
+            if p.help {
+                return Ok(Command::Help(DROPIN_HELP));
+            }
+            if !p.env.is_empty() {
+                return Err(
+                    "systemd-dropin: only --lib is accepted (set the rest in /etc/jitguard.conf)"
+                        .into(),
+                );
+            }
+            match p.rest.as_slice() {
+                [service] => Ok(Command::SystemdDropin {
+                    lib: p.lib,
+                    service: service.clone(),
+                }),
+                _ => {
+                    Err("systemd-dropin: give one service name (see systemd-dropin --help)".into())
+                }
+            }
+        }
         other => Err(format!("unknown command {other:?} (try jitguard --help)")),
     }
+}
+
+/// Where `jitguard` looks for libjitguard.so, given its own path: beside
+/// the binary (a build tree: target/release/), then the installed layouts
+/// PREFIX/lib/jitguard/ and PREFIX/lib/ for PREFIX/bin/jitguard.
+pub fn lib_candidates(exe: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v = vec![exe.with_file_name("libjitguard.so")];
+    if let Some(prefix) = exe.parent().and_then(|bin| bin.parent()) {
+        v.push(prefix.join("lib/jitguard/libjitguard.so"));
+        v.push(prefix.join("lib/libjitguard.so"));
+    }
+    v
+}
+
+/// A systemd drop-in that runs `service` with libjitguard.so preloaded.
+pub fn systemd_dropin(service: &str, lib: &str) -> String {
+    format!(
+        "# /etc/systemd/system/{service}.d/jitguard.conf
+# Runs {service} under jitguard; then: systemctl daemon-reload && systemctl restart {service}
+# Settings: /etc/jitguard.conf (a [program ...] section for this service's executable).
+# Denials go to the system log (journalctl -t jitguard); a service's stderr is no terminal.
+[Service]
+Environment=LD_PRELOAD={lib}
+Environment=JITGUARD_REPORT=both
+# jitguard needs W+X memory: do not combine with MemoryDenyWriteExecute=yes.
+MemoryDenyWriteExecute=no
+"
+    )
 }
 
 /// Prepends `lib` to an existing LD_PRELOAD value.
@@ -465,6 +572,45 @@ mod tests {
         assert_eq!(ld_preload("/a.so", None), "/a.so");
         assert_eq!(ld_preload("/a.so", Some("/b.so")), "/a.so:/b.so");
         assert_eq!(ld_preload("/a.so", Some(" ")), "/a.so");
+    }
+
+    #[test]
+    fn status_and_dropin() {
+        assert_eq!(
+            parse(&s(&["status"])).unwrap(),
+            Command::Status { json: false }
+        );
+        assert_eq!(
+            parse(&s(&["status", "--json"])).unwrap(),
+            Command::Status { json: true }
+        );
+        assert!(parse(&s(&["status", "-x"])).is_err());
+        assert_eq!(
+            parse(&s(&["systemd-dropin", "myjit.service"])).unwrap(),
+            Command::SystemdDropin {
+                lib: None,
+                service: "myjit.service".into()
+            }
+        );
+        assert!(parse(&s(&["systemd-dropin"])).is_err());
+        let d = systemd_dropin("myjit.service", "/usr/local/lib/jitguard/libjitguard.so");
+        assert!(d.contains(
+            "[Service]\nEnvironment=LD_PRELOAD=/usr/local/lib/jitguard/libjitguard.so\n"
+        ));
+        assert!(d.contains("/etc/systemd/system/myjit.service.d/jitguard.conf"));
+    }
+
+    #[test]
+    fn library_is_found_beside_the_binary_or_in_the_prefix() {
+        use std::path::PathBuf;
+        assert_eq!(
+            lib_candidates(std::path::Path::new("/usr/local/bin/jitguard")),
+            vec![
+                PathBuf::from("/usr/local/bin/libjitguard.so"),
+                PathBuf::from("/usr/local/lib/jitguard/libjitguard.so"),
+                PathBuf::from("/usr/local/lib/libjitguard.so"),
+            ]
+        );
     }
 
     #[test]

@@ -60,6 +60,44 @@ impl Window {
     }
 }
 
+/// Where denial, audit and tamper reports go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Report {
+    /// stderr, and the system log too when stderr is not a terminal or is
+    /// closed (a daemon's stderr goes nowhere an administrator looks).
+    Auto,
+    Stderr,
+    Syslog,
+    Both,
+}
+
+impl Report {
+    pub fn name(self) -> &'static str {
+        match self {
+            Report::Auto => "auto",
+            Report::Stderr => "stderr",
+            Report::Syslog => "syslog",
+            Report::Both => "both",
+        }
+    }
+
+    /// (to stderr, to syslog) given whether stderr is an open terminal.
+    pub fn destinations(self, stderr_is_open_tty: bool) -> (bool, bool) {
+        match self {
+            Report::Auto => (true, !stderr_is_open_tty),
+            Report::Stderr => (true, false),
+            Report::Syslog => (false, true),
+            Report::Both => (true, true),
+        }
+    }
+}
+
+/// The system log socket reports go to unless `JITGUARD_SYSLOG_SOCKET` says otherwise.
+pub const DEFAULT_SYSLOG_SOCKET: &str = "/dev/log";
+
+/// The configuration file read unless `JITGUARD_CONFIG` names another.
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/jitguard.conf";
+
 /// Log verbosity of the library's own stderr messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
@@ -81,6 +119,9 @@ pub struct Config {
     pub profile: Option<String>,
     pub stats: Option<String>,
     pub log: LogLevel,
+    pub report: Report,
+    /// Path of the AF_UNIX datagram socket of the system log.
+    pub syslog_socket: String,
 }
 
 impl Default for Config {
@@ -93,6 +134,8 @@ impl Default for Config {
             profile: None,
             stats: None,
             log: LogLevel::Warn,
+            report: Report::Auto,
+            syslog_socket: DEFAULT_SYSLOG_SOCKET.to_string(),
         }
     }
 }
@@ -116,8 +159,22 @@ pub mod vars {
     pub const WINDOW: &str = "JITGUARD_WINDOW";
     pub const STATS: &str = "JITGUARD_STATS";
     pub const LOG: &str = "JITGUARD_LOG";
-    /// Every variable the library reads.
-    pub const ALL: [&str; 7] = [MODE, POLICY, BACKEND, WINDOW, PROFILE, STATS, LOG];
+    pub const REPORT: &str = "JITGUARD_REPORT";
+    pub const SYSLOG_SOCKET: &str = "JITGUARD_SYSLOG_SOCKET";
+    /// The configuration file (default /etc/jitguard.conf).
+    pub const CONFIG: &str = "JITGUARD_CONFIG";
+    /// Every setting the library reads, from the environment or the file.
+    pub const ALL: [&str; 9] = [
+        MODE,
+        POLICY,
+        BACKEND,
+        WINDOW,
+        PROFILE,
+        STATS,
+        LOG,
+        REPORT,
+        SYSLOG_SOCKET,
+    ];
 }
 
 /// An enumerated variable: its name, accepted spellings and their values.
@@ -129,6 +186,20 @@ struct Choice<T: 'static> {
 }
 
 impl<T: Copy> Choice<T> {
+    /// The accepted spellings, comma-separated.
+    fn accepted(&self) -> String {
+        let names: Vec<&str> = self.options.iter().map(|(n, _)| *n).collect();
+        names.join(", ")
+    }
+
+    fn lookup(&self, raw: &str) -> Option<T> {
+        let wanted = raw.trim().to_ascii_lowercase();
+        self.options
+            .iter()
+            .find(|(n, _)| *n == wanted)
+            .map(|(_, v)| *v)
+    }
+
     fn parse(&self, raw: Option<&str>, warnings: &mut Vec<ConfigWarning>) -> T {
         let Some(raw) = raw else { return self.default };
         let wanted = raw.trim().to_ascii_lowercase();
@@ -185,6 +256,18 @@ const WINDOW: Choice<Window> = Choice {
     default_name: "call",
 };
 
+const REPORT: Choice<Report> = Choice {
+    var: vars::REPORT,
+    options: &[
+        ("auto", Report::Auto),
+        ("stderr", Report::Stderr),
+        ("syslog", Report::Syslog),
+        ("both", Report::Both),
+    ],
+    default: Report::Auto,
+    default_name: "auto (stderr, and syslog when stderr is not a terminal)",
+};
+
 const LOG: Choice<LogLevel> = Choice {
     var: vars::LOG,
     options: &[
@@ -220,13 +303,109 @@ impl Config {
             profile: get(vars::PROFILE),
             stats: get(vars::STATS),
             log: LOG.parse(log_raw.as_deref(), &mut warnings),
+            report: REPORT.parse(get(vars::REPORT).as_deref(), &mut warnings),
+            syslog_socket: get(vars::SYSLOG_SOCKET)
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|| DEFAULT_SYSLOG_SOCKET.to_string()),
         };
+        (config, warnings)
+    }
+
+    /// The whole start-up read: the configuration file (`JITGUARD_CONFIG`,
+    /// default /etc/jitguard.conf; its global lines, then every
+    /// `[program ...]` section matching `exe`), then the environment, which
+    /// overrides the file. A missing default file is silent; a missing
+    /// `JITGUARD_CONFIG` file, an unreadable one and each bad line get one
+    /// warning naming file and line, and the safe default.
+    pub fn load(exe: Option<&std::path::Path>) -> (Config, Vec<ConfigWarning>) {
+        let env = |name: &str| std::env::var(name).ok();
+        let (path, explicit) = match env(vars::CONFIG).filter(|v| !v.trim().is_empty()) {
+            Some(p) => (p.trim().to_string(), true),
+            None => (DEFAULT_CONFIG_FILE.to_string(), false),
+        };
+        let mut pre = Vec::new();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => Some(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => None,
+            Err(e) => {
+                pre.push(ConfigWarning(format!(
+                    "jitguard: {path}: cannot read the configuration file ({e}); using the environment and defaults"
+                )));
+                None
+            }
+        };
+        let exe = exe.map(|p| p.to_string_lossy().into_owned());
+        let (config, mut warnings) = Self::from_file_and_env(
+            text.as_deref().map(|t| (path.as_str(), t)),
+            exe.as_deref(),
+            env,
+        );
+        pre.append(&mut warnings);
+        (config, pre)
+    }
+
+    /// `load` as a pure function: `file` is (path, text), `exe` the
+    /// program's path, `env` the environment lookup.
+    pub fn from_file_and_env<F>(
+        file: Option<(&str, &str)>,
+        exe: Option<&str>,
+        env: F,
+    ) -> (Config, Vec<ConfigWarning>)
+    where
+        F: Fn(&str) -> Option<String>,
+    {
+        let (values, mut warnings) = match file {
+            Some((path, text)) => crate::conffile::settings(path, text, exe),
+            None => (Vec::new(), Vec::new()),
+        };
+        let (config, mut env_warnings) = Self::from_lookup(|name| {
+            env(name).filter(|v| !v.trim().is_empty()).or_else(|| {
+                values
+                    .iter()
+                    .rev()
+                    .find(|(var, _)| *var == name)
+                    .map(|(_, v)| v.clone())
+            })
+        });
+        warnings.append(&mut env_warnings);
         (config, warnings)
     }
 
     /// Reads the process environment.
     pub fn from_env() -> (Config, Vec<ConfigWarning>) {
         Self::from_lookup(|name| std::env::var(name).ok())
+    }
+}
+
+/// Checks a value of an enumerated setting: Err(accepted values, safe
+/// default) when it is not one. Settings that take any text are always Ok.
+pub fn check_value(var: &str, raw: &str) -> Result<(), (String, &'static str)> {
+    fn one<T: Copy>(c: &Choice<T>, raw: &str) -> Result<(), (String, &'static str)> {
+        c.lookup(raw)
+            .map(|_| ())
+            .ok_or_else(|| (c.accepted(), c.default_name))
+    }
+    match var {
+        vars::MODE => one(&MODE, raw),
+        vars::POLICY => one(&POLICY, raw),
+        vars::BACKEND => one(&BACKEND, raw),
+        vars::WINDOW => one(&WINDOW, raw),
+        vars::LOG => one(&LOG, raw),
+        vars::REPORT => one(&REPORT, raw),
+        _ => Ok(()),
+    }
+}
+
+/// The safe default of an enumerated setting, as it is spelled.
+pub fn default_spelling(var: &str) -> Option<&'static str> {
+    match var {
+        vars::MODE => Some("enforce"),
+        vars::POLICY => Some("hashed"),
+        vars::BACKEND => Some("auto"),
+        vars::WINDOW => Some("call"),
+        vars::LOG => Some("warn"),
+        vars::REPORT => Some("auto"),
+        _ => None,
     }
 }
 

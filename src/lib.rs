@@ -9,6 +9,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod conffile;
 pub mod config;
 pub mod elf;
 pub mod keys;
@@ -19,7 +20,9 @@ pub mod profile;
 pub mod regions;
 pub mod report;
 pub mod stats;
+pub mod status;
 pub mod strace;
+pub mod syslog;
 pub mod unwind;
 pub mod window;
 pub mod writer;

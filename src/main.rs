@@ -18,14 +18,17 @@ fn find_lib(explicit: Option<String>) -> Result<PathBuf, String> {
         };
     }
     let exe = std::env::current_exe().map_err(|e| format!("cannot locate own binary: {e}"))?;
-    let beside = exe.with_file_name("libjitguard.so");
-    if beside.is_file() {
-        Ok(beside)
-    } else {
-        Err(format!(
-            "libjitguard.so not found beside {} (build it with `cargo build --release --workspace`, or pass --lib)",
-            exe.display()
-        ))
+    let candidates = cli::lib_candidates(&exe);
+    match candidates.iter().find(|p| p.is_file()) {
+        Some(p) => Ok(p.canonicalize().unwrap_or_else(|_| p.clone())),
+        None => Err(format!(
+            "libjitguard.so not found ({}; build it with `cargo build --release --workspace`, install it with scripts/install.sh, or pass --lib)",
+            candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
     }
 }
 
@@ -123,12 +126,23 @@ fn check(lib: Option<String>, env: Vec<(String, String)>) -> ExitCode {
         }
     };
     println!("library:         {}", lib.display());
-    let stats = std::env::temp_dir().join(format!("jitguard-check-{}.json", std::process::id()));
-    let out = std::process::Command::new("/bin/true")
+    // /bin/true guards nothing, so its stats path needs %p to be written.
+    let pattern =
+        std::env::temp_dir().join(format!("jitguard-check-{}-%p.json", std::process::id()));
+    let child = std::process::Command::new("/bin/true")
         .envs(env)
         .env("LD_PRELOAD", &lib)
-        .env("JITGUARD_STATS", &stats)
-        .output();
+        .env("JITGUARD_STATS", &pattern)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let (out, stats) = match child {
+        Ok(c) => {
+            let stats = jitguard::config::expand_pid(&pattern.to_string_lossy(), c.id());
+            (c.wait_with_output(), stats)
+        }
+        Err(e) => (Err(e), String::new()),
+    };
     let json = std::fs::read_to_string(&stats).unwrap_or_default();
     let _ = std::fs::remove_file(&stats);
     if let Ok(o) = &out {
@@ -202,6 +216,30 @@ fn bench(args: &[String]) -> ExitCode {
     }
 }
 
+fn status(json: bool) -> ExitCode {
+    let all = jitguard::status::scan();
+    if json {
+        print!("{}", jitguard::status::to_json(&all));
+    } else if all.is_empty() {
+        println!("no process on this machine runs under jitguard");
+    } else {
+        print!("{}", jitguard::status::table(&all));
+    }
+    ExitCode::SUCCESS
+}
+
+fn systemd_dropin(lib: Option<String>, service: String) -> ExitCode {
+    let lib = match find_lib(lib) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("jitguard: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    print!("{}", cli::systemd_dropin(&service, &lib.to_string_lossy()));
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("bench") {
@@ -222,6 +260,8 @@ fn main() -> ExitCode {
             argv,
         }) => learn(lib, env, output, append, argv),
         Ok(Command::Report { files }) => report(files),
+        Ok(Command::Status { json }) => status(json),
+        Ok(Command::SystemdDropin { lib, service }) => systemd_dropin(lib, service),
         Err(e) => {
             eprintln!("jitguard: {e}");
             ExitCode::from(2)

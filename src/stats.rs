@@ -69,6 +69,14 @@ fn escape(s: &str) -> String {
     out
 }
 
+/// Whether a process writes its stats file at exit: always with `%p` in
+/// the path (one file per process), else only when it guarded at least
+/// one region, so that a wrapper that inherited `JITGUARD_STATS` and
+/// guarded nothing cannot replace the guarded program's file.
+pub fn should_write(path: &str, regions: u64) -> bool {
+    regions > 0 || crate::config::expand_pid(path, 0) != crate::config::expand_pid(path, 1)
+}
+
 impl Stats {
     /// The JSON object, one line, integer fields as integers.
     pub fn to_json(&self) -> String {
@@ -279,5 +287,16 @@ mod tests {
             ..Default::default()
         };
         assert!(s.to_json().contains(r#""mode":"a\"b\\c\u000a""#));
+    }
+
+    #[test]
+    fn only_guarding_processes_write_a_shared_path() {
+        assert!(super::should_write("/tmp/s.json", 1));
+        assert!(!super::should_write("/tmp/s.json", 0));
+        assert!(super::should_write("/tmp/s.%p.json", 0));
+        assert!(
+            !super::should_write("/tmp/s.%%p.json", 0),
+            "%% is a literal %"
+        );
     }
 }

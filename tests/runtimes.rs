@@ -357,7 +357,12 @@ fn pcre2grep_jit_same_matches() {
             &format!("pcre2grep-nojit-{backend}"),
         );
         assert_eq!(run.code, Some(0), "{run:?}");
-        assert_eq!(stat(&stats, "regions"), 0, "--no-jit made RWX memory");
+        // A process that guarded nothing writes no stats to a path
+        // without %p (so a wrapper cannot clobber a JIT's file).
+        assert!(
+            !stats.exists() || stat(&stats, "regions") == 0,
+            "--no-jit made RWX memory"
+        );
     }
 }
 

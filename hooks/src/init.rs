@@ -35,7 +35,7 @@ pub extern "C" fn jitguard_init() {
         return;
     }
     real::resolve_all();
-    let (config, warnings) = Config::from_env();
+    let (config, warnings) = Config::load(std::fs::read_link("/proc/self/exe").ok().as_deref());
     log::set_level(config.log);
     for w in &warnings {
         // Always shown: a bad value must never pass silently.
@@ -56,8 +56,10 @@ pub extern "C" fn jitguard_init() {
         STATE.store(DISABLED, Ordering::Release);
         return;
     }
+    log::configure(&g.config);
     guard_existing_mappings();
     register_fork_handlers();
+    crate::status::publish(g);
     STATE.store(READY, Ordering::Release);
     crate::log!(
         Info,
@@ -175,6 +177,7 @@ extern "C" fn after_fork_child() {
     // SAFETY: as above; the child has only this thread.
     unsafe { regions::unlock_after_fork(true) };
     sys::forget_ids_in_child();
+    crate::status::after_fork();
     stats_file::reset_for_child();
     // Pages other threads had open in call windows stay RW in the child's
     // copy of the page tables, with no thread left to reseal them: seal

@@ -40,6 +40,7 @@ mod sigmask;
 mod signals;
 mod state;
 mod stats_file;
+mod status;
 mod sys;
 mod window;
 mod writers;

@@ -48,5 +48,5 @@ pub fn write_report(
         }
     }
     let _ = b.write_str("\n");
-    crate::sys::write_all(2, b.as_bytes());
+    crate::log::report(b.as_bytes());
 }

@@ -1,4 +1,11 @@
 //! Writing the stats file at exit (`JITGUARD_STATS`, `%p` = pid).
+//!
+//! A path without `%p` is written only by a process that guarded
+//! something (at least one region): every process that inherits the
+//! variable would otherwise write it, and a wrapper that guarded nothing
+//! (`/usr/bin/time`, a shell, `env`), exiting after the JIT, would replace
+//! the JIT's stats with its own empty ones. With `%p` every process writes
+//! its own file, guarded or not.
 
 use crate::counters::COUNTERS;
 use crate::regions::REGIONS;
@@ -67,6 +74,13 @@ pub fn collect() -> Stats {
 pub fn write_at_exit() {
     let g = globals();
     let Some(path) = &g.config.stats else { return };
+    if !jg::stats::should_write(path, get(&COUNTERS.regions)) {
+        crate::log!(
+            Info,
+            "not writing stats to {path}: this process guarded nothing (use %p for one file per process)"
+        );
+        return;
+    }
     let path = jg::config::expand_pid(path, crate::sys::getpid());
     let json = collect().to_json();
     if let Err(e) = std::fs::write(&path, json) {

@@ -117,9 +117,13 @@ pub fn guarded(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         "JITGUARD_LOG",
         "JITGUARD_PROFILE",
         "JITGUARD_WINDOW",
+        "JITGUARD_REPORT",
+        "JITGUARD_SYSLOG_SOCKET",
     ] {
         c.env_remove(k);
     }
+    // The machine's /etc/jitguard.conf must not change what a test sees.
+    c.env("JITGUARD_CONFIG", "/dev/null");
     for (k, v) in env {
         c.env(k, v);
     }
@@ -136,6 +140,9 @@ pub fn guarded_with_stats(
     name: &str,
 ) -> (Run, PathBuf) {
     let stats = tmp(&format!("{name}.json"));
+    // A process that guards nothing writes no file to a path without %p:
+    // a file left from an earlier run must not stand in for it.
+    let _ = std::fs::remove_file(&stats);
     let mut env = vec![
         ("JITGUARD_BACKEND", backend),
         ("JITGUARD_STATS", stats.to_str().unwrap()),
@@ -246,6 +253,24 @@ pub fn stat(path: &Path, field: &str) -> u64 {
 pub fn stat_text(path: &Path, field: &str) -> String {
     let json = std::fs::read_to_string(path).unwrap();
     jitguard::stats::Stats::text_field(&json, field).unwrap_or_default()
+}
+
+/// The jitguard CLI of this build (built with the library).
+pub fn cli() -> PathBuf {
+    lib();
+    root().join("target/release/jitguard")
+}
+
+/// Whether a tool is on PATH; if not, says SKIPPED for `test` and why.
+pub fn have_tool(test: &str, tool: &str, package: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("SKIPPED {test}: {tool} is not installed (Debian package {package}; scripts/test.sh installs it)");
+    }
+    found
 }
 
 /// Parses `name: hex hex...` lines a test program prints.

@@ -171,6 +171,7 @@ fn publish(c: &mut Chosen, table: ModuleTable) {
         }
         _ => WriterPolicy::AllowAll,
     };
+    crate::status::set_profile(&c.source.to_string());
     VIEW.publish(View {
         table,
         policy,
