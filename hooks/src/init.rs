@@ -59,7 +59,7 @@ pub extern "C" fn jitguard_init() {
     log::configure(&g.config);
     guard_existing_mappings();
     register_fork_handlers();
-    crate::status::publish(g);
+    crate::status::publish(g, &writers::source_name());
     STATE.store(READY, Ordering::Release);
     crate::log!(
         Info,

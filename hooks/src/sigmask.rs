@@ -4,9 +4,12 @@
 //! a per-thread virtual mask it sees in `oldset`; sent SIGSEGV/SIGTRAP are
 //! still delivered while virtually blocked (documented limitation).
 
-use crate::signals::{installed, OWNED};
 use core::cell::Cell;
 use libc::{c_int, sigset_t};
+
+/// The signals jitguard owns: its handlers stay installed, the program's
+/// actions for them are recorded.
+pub const OWNED: [c_int; 2] = [libc::SIGSEGV, libc::SIGTRAP];
 
 thread_local! {
     static VIRTUALLY_BLOCKED: Cell<u64> = const { Cell::new(0) };
@@ -79,7 +82,8 @@ pub fn next_virtual(before: u64, how: c_int, asked: u64) -> u64 {
 
 pub type SigmaskFn = unsafe extern "C" fn(c_int, *const sigset_t, *mut sigset_t) -> c_int;
 
-/// `sigprocmask`/`pthread_sigmask` with the owned signals kept virtual.
+/// `sigprocmask`/`pthread_sigmask` with the owned signals kept virtual
+/// (once jitguard's handlers are `installed`).
 ///
 /// # Safety
 /// `set` and `old` valid or null, as for libc.
@@ -88,8 +92,9 @@ pub unsafe fn sigmask(
     set: *const sigset_t,
     old: *mut sigset_t,
     real: SigmaskFn,
+    installed: bool,
 ) -> c_int {
-    if !installed() {
+    if !installed {
         // SAFETY: libc's own function with the program's arguments.
         return unsafe { real(how, set, old) };
     }

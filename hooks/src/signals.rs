@@ -17,8 +17,7 @@ use crate::sys;
 use core::sync::atomic::{AtomicBool, Ordering};
 use libc::{c_int, c_void, sighandler_t, siginfo_t};
 
-/// The signals jitguard owns.
-pub const OWNED: [c_int; 2] = [libc::SIGSEGV, libc::SIGTRAP];
+pub use crate::sigmask::OWNED;
 
 /// The program's action for one signal.
 #[derive(Clone, Copy)]

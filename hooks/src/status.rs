@@ -90,7 +90,7 @@ fn addr<T>(p: &T) -> u64 {
 
 /// Fills the record; the magic is written last, so a reader sees either
 /// no record or a whole one.
-pub fn publish(g: &Globals) {
+pub fn publish(g: &Globals, profile: &str) {
     // SAFETY: start-up runs on one thread and nothing in this process
     // reads the record.
     let r = unsafe { &mut *JITGUARD_STATUS.0.get() };
@@ -109,7 +109,7 @@ pub fn publish(g: &Globals) {
     text(&mut r.mode, g.config.mode.name());
     text(&mut r.policy, g.protection.policy_name(g.config.policy));
     text(&mut r.window, g.config.window.name());
-    text(&mut r.profile, &crate::writers::source_name());
+    text(&mut r.profile, profile);
     fence(Ordering::Release);
     // SAFETY: as above.
     unsafe { core::ptr::write_volatile(&mut r.magic, Record::MAGIC) };

@@ -102,7 +102,7 @@ pub unsafe extern "C" fn sigprocmask(
 ) -> c_int {
     let real = crate::real::required(crate::real::sigprocmask(), "sigprocmask");
     // SAFETY: the program's pointers, under libc's contract.
-    unsafe { sigmask::sigmask(how, set, old, real) }
+    unsafe { sigmask::sigmask(how, set, old, real, chain::installed()) }
 }
 
 /// # Safety
@@ -115,5 +115,5 @@ pub unsafe extern "C" fn pthread_sigmask(
 ) -> c_int {
     let real = crate::real::required(crate::real::pthread_sigmask(), "pthread_sigmask");
     // SAFETY: as above.
-    unsafe { sigmask::sigmask(how, set, old, real) }
+    unsafe { sigmask::sigmask(how, set, old, real, chain::installed()) }
 }
