@@ -38,6 +38,10 @@
  *   via-hook      a non-emitter asks sigaction() to store the old action
  *                 into the code page (jitguard's hooks write it, and
  *                 must not lend them their trust)
+ *   misaligned    (a defect, not an attack) the trusted emitter is called
+ *                 with the stack 8 bytes off the ABI's 16-byte alignment,
+ *                 as GCC -O2 may call a same-unit function; its call
+ *                 window's reseal must not crash
  * Prints "answer() = N"; the race prints how many rogue stores landed;
  * via-hook prints whether the code bytes changed.
  */
@@ -140,6 +144,23 @@ __attribute__((noinline)) static void rogue_memcpy(unsigned char *at, int value)
 
 static int answer(void) { return ((fn_t)(void *)code)(); }
 
+/* Calls f(at, value) with rsp = 8 (mod 16) at the call instruction: the
+ * callee, and whatever its return runs through, starts misaligned. */
+__attribute__((noinline)) static void call_misaligned(void (*f)(unsigned char *, int),
+                                                      unsigned char *at, int value)
+{
+    __asm__ volatile("mov %%rsp, %%rbx\n\t"
+                     "and $-16, %%rsp\n\t"
+                     "sub $8, %%rsp\n\t"
+                     "call *%%rax\n\t"
+                     "mov %%rbx, %%rsp"
+                     : "+D"(at), "+S"(value), "+a"(f)
+                     :
+                     : "rbx", "rcx", "rdx", "r8", "r9", "r10", "r11", "memory", "cc",
+                       "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
+                       "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+}
+
 /* Called by the trusted emitter while its window on page 2 is open. */
 static void rogue_callback(void) { rogue_store(code, ROGUE); }
 
@@ -221,6 +242,9 @@ int main(int argc, char **argv)
         emit_callback = harmless_callback;
         emit_with_callback(code + 2 * PAGE, 7);
         emit_function(code, 42);
+    } else if (strcmp(s, "misaligned") == 0) {
+        call_misaligned(emit_function, code, 43);
+        printf("misaligned emit: answer() = %d\n", answer());
     } else if (strcmp(s, "other-thread") == 0) {
         pthread_t t;
         pthread_create(&t, NULL, rogue_thread, NULL);

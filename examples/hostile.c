@@ -20,6 +20,7 @@
  *               and JIT writes still work
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -81,7 +82,15 @@ int main(int argc, char **argv) {
     signal(SIGALRM, on_alarm);
     alarm(5);
     code = rwx(3 * 4096);
-    if (!strcmp(s, "blocked")) {
+    if (!strcmp(s, "bad-pkey")) {
+        /* A pkey_mprotect the kernel refuses (key 15 was never
+         * allocated) must change nothing: the page stays guarded. */
+        int first = ret42(code);
+        int r = pkey_mprotect(code, 4096, PROT_READ | PROT_WRITE, 15);
+        int e = errno;
+        printf("bad-pkey: %d %d, pkey_mprotect %d %s, ret42 %d\n", first, 0, r,
+               r == -1 && e == EINVAL ? "EINVAL" : "other", ret42(code));
+    } else if (!strcmp(s, "blocked")) {
         sigset_t all;
         sigfillset(&all);
         pthread_sigmask(SIG_BLOCK, &all, 0); /* inherited by the worker */

@@ -322,3 +322,24 @@ fn a_bad_profile_is_one_clear_line_and_not_a_crash() {
     assert_eq!(errors.len(), 1, "{}", got.stderr);
     assert!(errors[0].contains("line 1"), "{}", errors[0]);
 }
+
+#[test]
+fn a_misaligned_call_to_a_trusted_writer_reseals_without_crashing() {
+    // Regression: the reseal trampoline assumed the ABI's 16-byte stack
+    // alignment at the writer's return, and the Rust code it calls uses
+    // aligned SSE stores: a caller 8 bytes off (GCC -O2 calling a
+    // same-unit function) died by SIGSEGV with no report.
+    let want = stock(&example("attacks"), &["misaligned"]);
+    assert_eq!(want.code, Some(0), "{want:?}");
+    for backend in backends() {
+        let profile = learn(backend, "misaligned");
+        let name = format!("attack-misaligned-{backend}");
+        let (got, stats) = enforce(backend, &profile, "misaligned", &name);
+        assert_eq!(got.code, Some(0), "{backend}: {}", got.stderr);
+        assert_eq!(got.stdout, want.stdout, "{backend}");
+        assert!(
+            stat(&stats, "call_windows") > 0,
+            "{backend}: no call window"
+        );
+    }
+}

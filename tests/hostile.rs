@@ -69,3 +69,11 @@ fn an_execstack_program_with_threads_runs() {
 fn sigset_sig_hold_is_honoured_and_jit_writes_still_work() {
     same("sighold");
 }
+
+#[test]
+fn a_pkey_mprotect_the_kernel_refuses_changes_nothing() {
+    // Regression: under mprotect, a refused pkey_mprotect (a key never
+    // allocated) still took the page out of guard with the new protection
+    // (RW, no X): the program's next call into its code died.
+    same("bad-pkey");
+}

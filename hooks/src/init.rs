@@ -35,6 +35,7 @@ pub extern "C" fn jitguard_init() {
         return;
     }
     real::resolve_all();
+    crate::stack::record_main_thread();
     let (config, warnings) = Config::load(std::fs::read_link("/proc/self/exe").ok().as_deref());
     log::set_level(config.log);
     for w in &warnings {

@@ -38,6 +38,7 @@ mod rep;
 mod report;
 mod sigmask;
 mod signals;
+mod stack;
 mod state;
 mod stats_file;
 mod status;

@@ -43,15 +43,44 @@ closes_call_window_first! {
     fn __longjmp_chk(env: *mut c_void, val: c_int);
     fn setcontext(ucp: *const libc::ucontext_t) -> c_int;
     fn swapcontext(oucp: *mut libc::ucontext_t, ucp: *const libc::ucontext_t) -> c_int;
-    fn pthread_create(
-        thread: *mut libc::pthread_t,
-        attr: *const libc::pthread_attr_t,
-        start: extern "C" fn(*mut c_void) -> *mut c_void,
-        arg: *mut c_void
-    ) -> c_int;
     fn pthread_exit(retval: *mut c_void);
     fn __cxa_throw(obj: *mut c_void, tinfo: *mut c_void, dest: *mut c_void);
     fn backtrace(buffer: *mut *mut c_void, size: c_int) -> c_int;
+}
+
+/// A new thread copies its creator's PKRU and signal mask, so it must not
+/// start inside a window; it records where its stack is before the
+/// program's start routine runs (see `crate::stack`).
+///
+/// # Safety
+/// libc's `pthread_create` contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn pthread_create(
+    thread: *mut libc::pthread_t,
+    attr: *const libc::pthread_attr_t,
+    start: extern "C" fn(*mut c_void) -> *mut c_void,
+    arg: *mut c_void,
+) -> c_int {
+    close_window();
+    let boxed = Box::into_raw(Box::new(crate::stack::Start {
+        routine: start,
+        arg,
+    }));
+    // SAFETY: the type of `thread_start` differs from the C prototype only
+    // in allowing unwinding (pthread_exit's forced unwind passes it).
+    let entry: extern "C" fn(*mut c_void) -> *mut c_void = unsafe {
+        core::mem::transmute(
+            crate::stack::thread_start as extern "C-unwind" fn(*mut c_void) -> *mut c_void,
+        )
+    };
+    // SAFETY: libc's own function, with the program's thread and
+    // attributes and our start record.
+    let r = unsafe { crate::real!(pthread_create)(thread, attr, entry, boxed.cast()) };
+    if r != 0 {
+        // SAFETY: no thread was created: the record is still ours.
+        drop(unsafe { Box::from_raw(boxed) });
+    }
+    r
 }
 
 /// # Safety

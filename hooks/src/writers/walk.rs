@@ -30,6 +30,9 @@ const STACK_BLOCK: usize = 512;
 struct Mem<'a> {
     table: &'a ModuleTable,
     pid: u32,
+    /// The interrupted context's stack pointer: slots from here to the top
+    /// of this thread's stack are read directly (see `crate::stack`).
+    sp: u64,
     block: core::cell::RefCell<StackBlock>,
 }
 
@@ -40,10 +43,11 @@ struct StackBlock {
 }
 
 impl<'a> Mem<'a> {
-    fn new(table: &'a ModuleTable) -> Mem<'a> {
+    fn new(table: &'a ModuleTable, sp: u64) -> Mem<'a> {
         Mem {
             table,
             pid: sys::pid(),
+            sp,
             block: core::cell::RefCell::new(StackBlock {
                 base: 0,
                 len: 0,
@@ -72,6 +76,12 @@ impl Memory for Mem<'_> {
     }
 
     fn stack_u64(&self, addr: u64) -> Option<u64> {
+        if crate::stack::readable_directly(self.sp, addr, 8) {
+            // SAFETY: [addr, addr + 8) lies between the interrupted stack
+            // pointer and the top of this thread's own stack: mapped and
+            // readable memory the thread runs on.
+            return Some(unsafe { (addr as *const u64).read_unaligned() });
+        }
         let Ok(mut b) = self.block.try_borrow_mut() else {
             return sys::read_u64_as(self.pid, addr);
         };
@@ -93,7 +103,7 @@ impl Memory for Mem<'_> {
 /// The range of the function holding `addr` in module `m`, by its FDE
 /// (profile `function` entries, resolved outside any handler).
 pub fn function_range(table: &ModuleTable, m: &Module, addr: u64) -> Option<(u64, u64)> {
-    unwind::function_range(&Mem::new(table), m.eh_frame_hdr?, addr)
+    unwind::function_range(&Mem::new(table, u64::MAX), m.eh_frame_hdr?, addr)
 }
 
 /// libc's REG_* order -> DWARF x86-64 numbering.
@@ -157,7 +167,7 @@ fn step(
 /// The frames from the faulting instruction outwards. With
 /// `until_decider`, stops at the first frame outside the shared libraries.
 pub fn walk(view: &View, regs: Regs, until_decider: bool, call_ret: Option<u64>) -> Walk {
-    let mem = Mem::new(&view.table);
+    let mem = Mem::new(&view.table, regs.get(unwind::RSP).unwrap_or(u64::MAX));
     let mut w = Walk {
         frames: [0; MAX_FRAMES],
         n: 0,
@@ -198,7 +208,7 @@ pub fn vouched(
     if !allowed.has_vouchers() {
         return false;
     }
-    let mem = Mem::new(&view.table);
+    let mem = Mem::new(&view.table, from.get(unwind::RSP).unwrap_or(u64::MAX));
     let (mut regs, mut first) = (from, first);
     for _ in 0..VOUCH_DEPTH {
         // A return address names the call inside its function.
@@ -225,7 +235,7 @@ pub fn call_window_slot(view: &View, regs: Regs, first: bool) -> Option<jg::wind
         WriterPolicy::Profile(a) => Some(a),
         WriterPolicy::AllowAll => None,
     };
-    let mem = Mem::new(&view.table);
+    let mem = Mem::new(&view.table, regs.get(unwind::RSP).unwrap_or(u64::MAX));
     let (mut regs, mut first) = (regs, first);
     for depth in 0..=MAX_FRAMES {
         let caller = step(&mem, view, &regs, first, None)?;
