@@ -77,3 +77,28 @@ fn a_pkey_mprotect_the_kernel_refuses_changes_nothing() {
     // (RW, no X): the program's next call into its code died.
     same("bad-pkey");
 }
+
+#[test]
+fn rep_emulation_racing_an_executing_thread_is_jitguards_own() {
+    // Regression: under mprotect, a thread executing a page that the REP
+    // emulation held open sealed it mid-copy; the emulation's next store
+    // faulted inside libc's memset, named a frame outside jitguard's
+    // trusted REP code, and was denied (the process died).
+    let bin = example("rep_race");
+    let profile = tmp("rep_race.profile");
+    std::fs::write(&profile, "symbol writer\n").unwrap();
+    let want = stock(&bin, &["2000"]);
+    assert_eq!(want.code, Some(0), "{want:?}");
+    for backend in backends() {
+        let got = guarded(
+            &bin,
+            &["2000"],
+            &[
+                ("JITGUARD_BACKEND", backend),
+                ("JITGUARD_PROFILE", profile.to_str().unwrap()),
+            ],
+        );
+        assert_eq!(got.code, Some(0), "{backend}: {}", got.stderr);
+        assert_eq!(got.stdout, want.stdout, "{backend}");
+    }
+}

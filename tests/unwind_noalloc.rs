@@ -202,10 +202,8 @@ fn unwinding_the_live_stack_allocates_nothing() {
     assert_eq!(allocations, 0, "the walk allocated: {names:?}");
     assert!(n >= 4, "only {n} frames: {names:?}");
     assert!(names[0].contains("walk"), "{names:?}");
-    assert!(
-        names[1].contains("unwinding_the_live_stack_allocates_nothing"),
-        "{names:?}"
-    );
+    // The test function itself may be inlined into its harness closure
+    // (release builds): the harness is what the walk must reach.
     assert!(
         names
             .iter()

@@ -36,6 +36,7 @@ pub extern "C" fn jitguard_init() {
     }
     real::resolve_all();
     crate::stack::record_main_thread();
+    writers::record_startup_modules();
     let (config, warnings) = Config::load(std::fs::read_link("/proc/self/exe").ok().as_deref());
     log::set_level(config.log);
     for w in &warnings {
@@ -165,18 +166,29 @@ fn guard_existing_mappings() {
     writers::notice_if_unauthenticated();
 }
 
+// Lock order: the writer view's lock, then the region lock (the mapping
+// calls take them one at a time, never nested the other way).
 extern "C" fn before_fork() {
+    writers::lock_for_fork();
     regions::lock_for_fork();
 }
 
 extern "C" fn after_fork_parent() {
-    // SAFETY: before_fork took the lock on this thread and forgot the guard.
-    unsafe { regions::unlock_after_fork(false) };
+    // SAFETY: before_fork took both locks on this thread and forgot the
+    // guards.
+    unsafe {
+        regions::unlock_after_fork(false);
+        writers::unlock_after_fork(false);
+    }
 }
 
 extern "C" fn after_fork_child() {
     // SAFETY: as above; the child has only this thread.
-    unsafe { regions::unlock_after_fork(true) };
+    unsafe {
+        regions::unlock_after_fork(true);
+        writers::unlock_after_fork(true);
+    }
+    signals::reset_readers_in_child();
     sys::forget_ids_in_child();
     crate::status::after_fork();
     stats_file::reset_for_child();

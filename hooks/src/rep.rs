@@ -98,34 +98,59 @@ pub fn emulate(s: RepState, fault_addr: u64) -> Option<RepDone> {
     })
 }
 
-/// The writes themselves, in the trusted section.
+/// The writes themselves, in the trusted section. Every store is made by
+/// a `rep stos`/`rep movs` here, not by libc's memset or memmove (a call
+/// would be made as a tail jump, and a fault inside it would then name a
+/// frame outside the section).
 #[inline(never)]
 #[link_section = "jitguard_rep_text"]
 fn write_rep(op: StringOp, size: u64, plan: &x86::RepPlan, rax: u64) {
-    let bytes = (plan.dst_hi - plan.dst_lo) as usize;
+    let bytes = plan.dst_hi - plan.dst_lo;
     // SAFETY: the destination lies inside guarded regions (mapped, and
     // writable for this handler: PKRU open or pages made RW); every source
-    // page was probed readable and does not overlap the destination ahead
-    // of the copy; sizes come from the plan.
+    // page was probed readable; sizes come from the plan. The direction
+    // flag is clear on entry (the ABI) and cleared again after a backward
+    // copy.
     unsafe {
-        match op {
-            StringOp::Stos if size == 1 => {
-                core::ptr::write_bytes(plan.dst_lo as *mut u8, rax as u8, bytes)
+        match (op, size) {
+            (StringOp::Stos, 1) => core::arch::asm!(
+                "rep stosb",
+                inout("rdi") plan.dst_lo => _, inout("rcx") bytes => _, in("rax") rax,
+                options(nostack, preserves_flags)
+            ),
+            (StringOp::Stos, 2) => core::arch::asm!(
+                "rep stosw",
+                inout("rdi") plan.dst_lo => _, inout("rcx") bytes / 2 => _, in("rax") rax,
+                options(nostack, preserves_flags)
+            ),
+            (StringOp::Stos, 4) => core::arch::asm!(
+                "rep stosd",
+                inout("rdi") plan.dst_lo => _, inout("rcx") bytes / 4 => _, in("rax") rax,
+                options(nostack, preserves_flags)
+            ),
+            (StringOp::Stos, _) => core::arch::asm!(
+                "rep stosq",
+                inout("rdi") plan.dst_lo => _, inout("rcx") bytes / 8 => _, in("rax") rax,
+                options(nostack, preserves_flags)
+            ),
+            // A destination above an overlapping source is copied from
+            // the top down, as memmove would.
+            (StringOp::Movs, _) if plan.dst_lo > plan.src_lo && plan.dst_lo < plan.src_hi => {
+                core::arch::asm!(
+                    "std",
+                    "rep movsb",
+                    "cld",
+                    inout("rsi") plan.src_hi - 1 => _, inout("rdi") plan.dst_hi - 1 => _,
+                    inout("rcx") bytes => _,
+                    options(nostack)
+                )
             }
-            StringOp::Stos => {
-                let mut p = plan.dst_lo;
-                while p < plan.dst_hi {
-                    match size {
-                        2 => (p as *mut u16).write_unaligned(rax as u16),
-                        4 => (p as *mut u32).write_unaligned(rax as u32),
-                        _ => (p as *mut u64).write_unaligned(rax),
-                    }
-                    p += size;
-                }
-            }
-            StringOp::Movs => {
-                core::ptr::copy(plan.src_lo as *const u8, plan.dst_lo as *mut u8, bytes)
-            }
+            (StringOp::Movs, _) => core::arch::asm!(
+                "rep movsb",
+                inout("rsi") plan.src_lo => _, inout("rdi") plan.dst_lo => _,
+                inout("rcx") bytes => _,
+                options(nostack, preserves_flags)
+            ),
         }
     }
 }

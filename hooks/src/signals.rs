@@ -72,6 +72,13 @@ fn chain_of(sig: c_int) -> Option<&'static Chain> {
     OWNED.iter().position(|&s| s == sig).map(|i| &CHAINS[i])
 }
 
+/// After fork: counts held by readers on threads that are gone.
+pub fn reset_readers_in_child() {
+    for c in &CHAINS {
+        c.action.reset_readers_in_child();
+    }
+}
+
 pub fn installed() -> bool {
     INSTALLED.load(Ordering::Acquire)
 }

@@ -84,8 +84,12 @@ pub extern "C-unwind" fn thread_start(start: *mut c_void) -> *mut c_void {
     // SAFETY: `start` is the Box<Start> that `pthread_create` leaked for
     // this thread, handed over exactly once.
     let s = unsafe { Box::from_raw(start.cast::<Start>()) };
+    let (routine, arg) = (s.routine, s.arg);
+    // Freed before the routine runs: a thread that ends by pthread_exit
+    // unwinds through this frame without running destructors.
+    drop(s);
     record_this_thread();
-    (s.routine)(s.arg)
+    routine(arg)
 }
 
 #[cfg(test)]
@@ -115,6 +119,10 @@ mod tests {
             assert!(!readable_directly(sp, hi - 4, 8), "past the top");
             assert!(!readable_directly(sp, sp - 8, 8), "below the stack pointer");
             assert!(!readable_directly(sp, u64::MAX - 3, 8), "wrapping");
+            assert!(
+                !readable_directly(lo - 4096, sp, 8),
+                "a stack pointer off this stack"
+            );
         })
         .join()
         .unwrap();

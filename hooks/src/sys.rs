@@ -118,7 +118,10 @@ pub fn tid() -> u32 {
     })
 }
 
-/// In a fork child: the cached ids are the parent's.
+/// In a fork child: the cached ids are the parent's. (A child made
+/// without fork handlers, by `_Fork` or a raw `clone`, keeps them: its
+/// checked copies then read the parent's memory and fail or mislead the
+/// walk, which ends it; see SECURITY.md.)
 pub fn forget_ids_in_child() {
     PID.store(0, core::sync::atomic::Ordering::Relaxed);
     TID.with(|t| t.set(0));
@@ -130,8 +133,8 @@ pub fn raise_here(sig: c_int) {
     unsafe {
         libc::syscall(
             libc::SYS_tgkill,
-            pid() as c_long,
-            tid() as c_long,
+            getpid() as c_long,
+            gettid() as c_long,
             sig as c_long,
         );
     }

@@ -8,7 +8,9 @@ mod view;
 mod walk;
 
 pub use learn::{learn, save_learned};
+pub use modules::record_startup_modules;
 pub use view::{
-    before_dlclose, ensure_view, notice_if_unauthenticated, refresh, source_name, view, View,
+    before_dlclose, ensure_view, lock_for_fork, notice_if_unauthenticated, refresh, source_name,
+    unlock_after_fork, view, View,
 };
 pub use walk::{call_window_slot, regs_from, vouched, walk};

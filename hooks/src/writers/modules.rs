@@ -53,9 +53,11 @@ pub fn loaded_modules(known: &[Arc<Module>]) -> Vec<Arc<Module>> {
         {
             Some(m) => m.clone(),
             None => Arc::new(Module {
-                // The first view's modules (the program and what it loaded
-                // before the view was built) stay loaded for good.
-                permanent: acc.known.is_empty(),
+                // The modules loaded when jitguard started (the program and
+                // its dependencies) stay loaded for good; later ones may go
+                // behind jitguard's back (glibc's own dlclose of gconv
+                // modules) and are checked before each read.
+                permanent: loaded_at_start(bias, &name),
                 ..describe(&name, bias, &segs)
             }),
         };
@@ -70,6 +72,43 @@ pub fn loaded_modules(known: &[Arc<Module>]) -> Vec<Arc<Module>> {
     // touches `acc` for the duration of the call.
     unsafe { libc::dl_iterate_phdr(Some(each), (&raw mut acc).cast()) };
     acc.out
+}
+
+/// The modules there at start-up, by load bias and name.
+static AT_START: once_cell::sync::OnceCell<Vec<(u64, String)>> = once_cell::sync::OnceCell::new();
+
+/// Records which modules are loaded now (at start-up: names and biases
+/// only, no file is read).
+pub fn record_startup_modules() {
+    unsafe extern "C" fn each(
+        info: *mut libc::dl_phdr_info,
+        _size: usize,
+        data: *mut c_void,
+    ) -> c_int {
+        // SAFETY: dl_iterate_phdr passes a valid info and our own Vec.
+        let (info, out) = unsafe { (&*info, &mut *data.cast::<Vec<(u64, String)>>()) };
+        let name = if info.dlpi_name.is_null() {
+            String::new()
+        } else {
+            // SAFETY: a NUL-terminated string owned by the loader.
+            unsafe { CStr::from_ptr(info.dlpi_name) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        out.push((info.dlpi_addr, name));
+        0
+    }
+    let mut out: Vec<(u64, String)> = Vec::new();
+    // SAFETY: the callback matches dl_iterate_phdr's contract and only
+    // touches `out` during the call.
+    unsafe { libc::dl_iterate_phdr(Some(each), (&raw mut out).cast()) };
+    let _ = AT_START.set(out);
+}
+
+fn loaded_at_start(bias: u64, name: &str) -> bool {
+    AT_START
+        .get()
+        .is_some_and(|v| v.iter().any(|(b, n)| *b == bias && n == name))
 }
 
 fn name_or_exe(name: &str) -> String {

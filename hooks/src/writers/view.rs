@@ -179,6 +179,22 @@ fn publish(c: &mut Chosen, table: ModuleTable) {
     });
 }
 
+/// Holds the view's lock across fork (a child must not inherit it held by
+/// a thread that does not exist there).
+pub fn lock_for_fork() {
+    core::mem::forget(CHOSEN.lock());
+}
+
+/// # Safety
+/// Only after `lock_for_fork` on this thread.
+pub unsafe fn unlock_after_fork(child: bool) {
+    if child {
+        VIEW.reset_readers_in_child();
+    }
+    // SAFETY: the caller's contract.
+    unsafe { CHOSEN.force_unlock() };
+}
+
 static NOTICE_SHOWN: AtomicBool = AtomicBool::new(false);
 
 /// Says once, when the first code region is guarded, that no profile

@@ -211,8 +211,14 @@ pub fn vouched(
     let mem = Mem::new(&view.table, from.get(unwind::RSP).unwrap_or(u64::MAX));
     let (mut regs, mut first) = (from, first);
     for _ in 0..VOUCH_DEPTH {
-        // A return address names the call inside its function.
-        if allowed.vouches(regs.ip()) {
+        // A return address names the call inside its function: the byte
+        // before it (a call may be a function's last instruction).
+        let at = if first {
+            regs.ip()
+        } else {
+            regs.ip().wrapping_sub(1)
+        };
+        if allowed.vouches(at) {
             return true;
         }
         match step(&mem, view, &regs, first, call_ret) {
@@ -250,6 +256,11 @@ pub fn call_window_slot(view: &View, regs: Regs, first: bool) -> Option<jg::wind
         }
         let slot = caller.get(unwind::RSP)?.checked_sub(8)?;
         let ret = caller.ip();
+        // The slot the window will redirect must be on this thread's own
+        // stack, where it is known.
+        if crate::stack::bounds().is_some() && !crate::stack::readable_directly(mem.sp, slot, 8) {
+            return None;
+        }
         let held = mem.stack_u64(slot);
         if held != Some(ret) || !follows_a_call(view, ret) {
             crate::log!(
