@@ -9,7 +9,7 @@
 
 use crate::protect::Protection;
 use crate::state::{self, Globals, DISABLED, INITIALISING, READY, STATE, UNINIT};
-use crate::{fault, log, mapping, pkru, real, regions, signals, stats_file, sys, writers};
+use crate::{fault, log, pkru, real, regions, signals, stats_file, sys, writers};
 use core::sync::atomic::Ordering;
 use jg::config::{Backend, Config, Mode, Policy};
 use jg::keys::{KeyPolicy, KeyPolicyNote};
@@ -138,7 +138,7 @@ fn guard_existing_mappings() {
     let Ok(text) = std::fs::read_to_string("/proc/self/maps") else {
         return;
     };
-    let sp = mapping::stack_pointer();
+    let sp = sys::stack_pointer();
     // An executable stack (binaries linked with -z execstack) is W+X too,
     // but write-protecting it kills the thread at its next push.
     let rwx: Vec<_> = jg::maps::parse_maps(&text)

@@ -19,16 +19,10 @@ pub fn is_wx(prot: c_int) -> bool {
     prot & WX == WX
 }
 
-/// The calling thread's stack pointer (approximately: a local's address).
-pub fn stack_pointer() -> u64 {
-    let here = 0u8;
-    core::hint::black_box(&here) as *const u8 as u64
-}
-
 /// Whether `[start, end)` holds the calling thread's stack: never guarded,
 /// since an unwritable stack kills the thread at its next push.
 fn holds_own_stack(start: u64, end: u64) -> bool {
-    let sp = stack_pointer();
+    let sp = sys::stack_pointer();
     start <= sp && sp < end
 }
 

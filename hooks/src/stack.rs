@@ -43,7 +43,7 @@ pub fn record_main_thread() {
     let Ok(text) = std::fs::read_to_string("/proc/self/maps") else {
         return;
     };
-    let sp = crate::mapping::stack_pointer();
+    let sp = crate::sys::stack_pointer();
     if let Some(m) = jg::maps::parse_maps(&text)
         .into_iter()
         .find(|m| m.start <= sp && sp < m.end)

@@ -8,6 +8,12 @@ use libc::{c_int, c_long, c_void, size_t};
 /// General registers in a signal frame's mcontext (x86-64).
 pub const NGREG: usize = 23;
 
+/// The calling thread's stack pointer (approximately: a local's address).
+pub fn stack_pointer() -> u64 {
+    let here = 0u8;
+    core::hint::black_box(&here) as *const u8 as u64
+}
+
 /// Result of a syscall: `Ok(value)` or `Err(errno)`.
 pub type SysResult = Result<c_long, c_int>;
 
