@@ -27,11 +27,13 @@ pub fn bounds() -> Option<(u64, u64)> {
 }
 
 /// Whether `[addr, addr + len)` lies on the running thread's stack at or
-/// above `sp`.
+/// above `sp`, with `sp` itself on that stack (an interrupted context on a
+/// signal stack or a coroutine's says nothing about which parts of the
+/// thread's own stack are mapped: programs put guard pages inside stacks).
 pub fn readable_directly(sp: u64, addr: u64, len: u64) -> bool {
     match bounds() {
         Some((lo, hi)) => {
-            addr >= sp && addr >= lo && addr.checked_add(len).is_some_and(|e| e <= hi)
+            lo <= sp && sp < hi && addr >= sp && addr.checked_add(len).is_some_and(|e| e <= hi)
         }
         None => false,
     }
