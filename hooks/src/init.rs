@@ -35,7 +35,6 @@ pub extern "C" fn jitguard_init() {
         return;
     }
     real::resolve_all();
-    crate::stack::record_main_thread();
     writers::record_startup_modules();
     let (config, warnings) = Config::load(std::fs::read_link("/proc/self/exe").ok().as_deref());
     log::set_level(config.log);
@@ -59,7 +58,13 @@ pub extern "C" fn jitguard_init() {
         return;
     }
     log::configure(&g.config);
-    guard_existing_mappings();
+    // One read of the memory map serves the main thread's stack bounds
+    // and the W+X mappings made before start-up.
+    let maps = std::fs::read_to_string("/proc/self/maps")
+        .map(|t| jg::maps::parse_maps(&t))
+        .unwrap_or_default();
+    crate::stack::record_main_thread(&maps);
+    guard_existing_mappings(maps);
     register_fork_handlers();
     crate::status::publish(g, &writers::source_name());
     STATE.store(READY, Ordering::Release);
@@ -134,14 +139,11 @@ fn choose_protection(config: &Config) -> Protection {
 
 /// W+X mappings made before start-up (by other constructors) are guarded
 /// too.
-fn guard_existing_mappings() {
-    let Ok(text) = std::fs::read_to_string("/proc/self/maps") else {
-        return;
-    };
+fn guard_existing_mappings(maps: Vec<jg::maps::Mapping>) {
     let sp = sys::stack_pointer();
     // An executable stack (binaries linked with -z execstack) is W+X too,
     // but write-protecting it kills the thread at its next push.
-    let rwx: Vec<_> = jg::maps::parse_maps(&text)
+    let rwx: Vec<_> = maps
         .into_iter()
         .filter(|m| m.is_rwx() && !m.path.starts_with("[stack") && !(m.start <= sp && sp < m.end))
         .collect();

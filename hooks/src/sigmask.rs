@@ -11,6 +11,21 @@ use libc::{c_int, sigset_t};
 /// actions for them are recorded.
 pub const OWNED: [c_int; 2] = [libc::SIGSEGV, libc::SIGTRAP];
 
+/// The synchronous fault signals: the kernel kills a thread that raises
+/// one while it is blocked, so jitguard never blocks them.
+pub const FAULT_SIGNALS: [c_int; 5] = [
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGTRAP,
+    libc::SIGILL,
+    libc::SIGFPE,
+];
+
+/// The kernel's mask bit of `sig`.
+pub const fn bit(sig: c_int) -> u64 {
+    1 << (sig - 1)
+}
+
 thread_local! {
     static VIRTUALLY_BLOCKED: Cell<u64> = const { Cell::new(0) };
 }

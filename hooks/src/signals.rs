@@ -95,13 +95,7 @@ fn async_signals() -> libc::sigset_t {
     // SAFETY: filling and editing a valid set.
     unsafe {
         libc::sigfillset(&mut s);
-        for sig in [
-            libc::SIGSEGV,
-            libc::SIGBUS,
-            libc::SIGTRAP,
-            libc::SIGILL,
-            libc::SIGFPE,
-        ] {
+        for sig in sigmask::FAULT_SIGNALS {
             libc::sigdelset(&mut s, sig);
         }
     }
@@ -352,13 +346,7 @@ mod tests {
     #[test]
     fn async_signals_leave_the_fault_signals_deliverable() {
         let s = sigmask::first_word(&async_signals());
-        for sig in [
-            libc::SIGSEGV,
-            libc::SIGBUS,
-            libc::SIGTRAP,
-            libc::SIGILL,
-            libc::SIGFPE,
-        ] {
+        for sig in sigmask::FAULT_SIGNALS {
             assert_eq!(s & (1 << (sig - 1)), 0);
         }
         assert_ne!(s & (1 << (libc::SIGALRM - 1)), 0);

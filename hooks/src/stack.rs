@@ -39,17 +39,11 @@ pub fn readable_directly(sp: u64, addr: u64, len: u64) -> bool {
     }
 }
 
-/// Records the main thread's stack from its `[stack]` mapping (at
-/// start-up, on the main thread).
-pub fn record_main_thread() {
-    let Ok(text) = std::fs::read_to_string("/proc/self/maps") else {
-        return;
-    };
+/// Records the main thread's stack from the mapping holding its stack
+/// pointer (at start-up, on the main thread, from `/proc/self/maps`).
+pub fn record_main_thread(maps: &[jg::maps::Mapping]) {
     let sp = crate::sys::stack_pointer();
-    if let Some(m) = jg::maps::parse_maps(&text)
-        .into_iter()
-        .find(|m| m.start <= sp && sp < m.end)
-    {
+    if let Some(m) = maps.iter().find(|m| m.start <= sp && sp < m.end) {
         BOUNDS.with(|b| b.set((m.start, m.end)));
     }
 }

@@ -5,6 +5,7 @@ use super::decide::{Action, How};
 use super::decode::{Frame, EFLAGS_DF};
 use crate::counters::{self, COUNTERS, GUARDED_PAGES};
 use crate::protect::{Context, Protection};
+use crate::sigmask::bit;
 use crate::state::protection;
 use crate::{pkru, regions, rep, signals, sys, window};
 use jg::pkru::KeySet;
@@ -14,17 +15,16 @@ use jg::x86::StringRegs;
 /// Signals that stay deliverable during a stepped instruction: the
 /// synchronous ones (the kernel kills a process whose fault signal is
 /// blocked) and those that cannot be blocked.
-const SYNC_SIGNALS: u64 = bit(libc::SIGSEGV)
-    | bit(libc::SIGBUS)
-    | bit(libc::SIGTRAP)
-    | bit(libc::SIGILL)
-    | bit(libc::SIGFPE)
-    | bit(libc::SIGKILL)
-    | bit(libc::SIGSTOP);
-
-const fn bit(sig: libc::c_int) -> u64 {
-    1 << (sig - 1)
-}
+const SYNC_SIGNALS: u64 = {
+    let f = crate::sigmask::FAULT_SIGNALS;
+    let mut m = bit(libc::SIGKILL) | bit(libc::SIGSTOP);
+    let mut i = 0;
+    while i < f.len() {
+        m |= bit(f[i]);
+        i += 1;
+    }
+    m
+};
 
 /// The protection of a guarded page (all access if it vanished meanwhile).
 fn region_prot(addr: u64) -> libc::c_int {

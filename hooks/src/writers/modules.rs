@@ -20,14 +20,7 @@ pub fn loaded_modules(known: &[Arc<Module>]) -> Vec<Arc<Module>> {
         // SAFETY: dl_iterate_phdr passes a valid info for this call and our
         // own `Acc` as data.
         let (info, acc) = unsafe { (&*info, &mut *data.cast::<Acc<'_>>()) };
-        let name = if info.dlpi_name.is_null() {
-            String::new()
-        } else {
-            // SAFETY: a NUL-terminated string owned by the loader.
-            unsafe { CStr::from_ptr(info.dlpi_name) }
-                .to_string_lossy()
-                .into_owned()
-        };
+        let name = loader_name(info);
         let phdrs = if info.dlpi_phdr.is_null() {
             &[][..]
         } else {
@@ -74,6 +67,19 @@ pub fn loaded_modules(known: &[Arc<Module>]) -> Vec<Arc<Module>> {
     acc.out
 }
 
+/// A loader entry's name (empty for the main program).
+fn loader_name(info: &libc::dl_phdr_info) -> String {
+    if info.dlpi_name.is_null() {
+        String::new()
+    } else {
+        // SAFETY: a NUL-terminated string owned by the loader, valid
+        // during the dl_iterate_phdr callback that passed `info`.
+        unsafe { CStr::from_ptr(info.dlpi_name) }
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
 /// The modules there at start-up, by load bias and name.
 static AT_START: once_cell::sync::OnceCell<Vec<(u64, String)>> = once_cell::sync::OnceCell::new();
 
@@ -87,14 +93,7 @@ pub fn record_startup_modules() {
     ) -> c_int {
         // SAFETY: dl_iterate_phdr passes a valid info and our own Vec.
         let (info, out) = unsafe { (&*info, &mut *data.cast::<Vec<(u64, String)>>()) };
-        let name = if info.dlpi_name.is_null() {
-            String::new()
-        } else {
-            // SAFETY: a NUL-terminated string owned by the loader.
-            unsafe { CStr::from_ptr(info.dlpi_name) }
-                .to_string_lossy()
-                .into_owned()
-        };
+        let name = loader_name(info);
         out.push((info.dlpi_addr, name));
         0
     }
