@@ -50,3 +50,20 @@ pub fn write_report(
     let _ = b.write_str("\n");
     crate::log::report(b.as_bytes());
 }
+
+/// The report of a store into jitguard's own state: where, by whom.
+pub fn own_state(addr: u64, f: &crate::fault::FrameRef) {
+    use core::fmt::Write;
+    let mut b = jg::report::StackBuf::<REPORT_BYTES>::new();
+    let ip = f.rip();
+    let _ = write!(
+        b,
+        "jitguard: denied write to jitguard's own state at {addr:#x} by thread {} at ip {ip:#x}",
+        crate::sys::tid()
+    );
+    if let Some(v) = writers::view() {
+        let _ = write!(b, " ({})", v.table.place(ip));
+    }
+    let _ = b.write_str("\n");
+    crate::log::report(b.as_bytes());
+}
