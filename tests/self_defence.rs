@@ -14,7 +14,7 @@
 mod common;
 
 use common::*;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const LANDED: &str = "answer() = 1337";
@@ -57,7 +57,7 @@ fn learn(backend: &str, test: &str) -> PathBuf {
     profile
 }
 
-fn run(backend: &str, profile: &PathBuf, vault: &str, args: &[&str]) -> Run {
+fn run(backend: &str, profile: &Path, vault: &str, args: &[&str]) -> Run {
     guarded(
         &example("selfattack"),
         args,
@@ -175,13 +175,13 @@ fn redirecting_a_real_function_is_refused() {
 /// enforcing runs, different in a run of `mode` (dumps of the same
 /// static, same binary). More than one byte may qualify (a field that
 /// follows the mode): the attacker tries each in turn.
-fn mode_candidates(backend: &str, profile: &PathBuf, mode: &str) -> Vec<(u64, u8)> {
+fn mode_candidates(backend: &str, profile: &Path, mode: &str) -> Vec<(u64, u8)> {
     let (off, size) = symbol("jitguard::state::GLOBALS");
     let args = ["dump".to_string(), format!("{off:x}"), size.to_string()];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let learned = tmp(&format!("selfattack-dump-{backend}-{mode}.profile"));
     let dump = |m: &str| -> Vec<u8> {
-        let path = if m == "learn" { &learned } else { profile };
+        let path: &Path = if m == "learn" { &learned } else { profile };
         let got = guarded(
             &example("selfattack"),
             &args,
@@ -210,7 +210,7 @@ fn poke_args(at: u64, value: u8) -> Vec<String> {
 
 /// The one candidate byte whose write makes the control's rogue store
 /// land (what an attacker would find by trying).
-fn mode_write(backend: &str, profile: &PathBuf, mode: &str) -> Vec<String> {
+fn mode_write(backend: &str, profile: &Path, mode: &str) -> Vec<String> {
     let candidates = mode_candidates(backend, profile, mode);
     let before = std::fs::read_to_string(profile).unwrap();
     for &(at, value) in &candidates {
