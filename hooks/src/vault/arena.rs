@@ -18,7 +18,7 @@
 //! Nothing here runs in a signal handler: jitguard's handlers never
 //! allocate.
 
-use super::Open;
+use super::update::Open;
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU64, Ordering::*};

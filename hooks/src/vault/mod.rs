@@ -29,10 +29,15 @@
 //! not trusted by the pkey reseal, which closes every key (SECURITY.md).
 
 pub mod arena;
+mod setup;
+mod update;
 
-use crate::{pkru, sys};
-use core::cell::{Cell, UnsafeCell};
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::*};
+pub use setup::{allocate_keys, pkru_for_this_thread, prepare, seal};
+pub use update::{lock_for_fork, unlock_after_fork, update, updating};
+
+use crate::pkru;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, Ordering::*};
 use jg::pkru::{KeySet, Pkru};
 
 /// A static on pages of its own: page-aligned and a whole number of pages
@@ -151,125 +156,6 @@ fn params() -> &'static Params {
     PARAMS.get()
 }
 
-// ---------------------------------------------------------------- updates
-
-thread_local! {
-    /// Updates this thread is inside (the allocator puts new objects in
-    /// the arena while it is non-zero).
-    static UPDATING: Cell<u32> = const { Cell::new(0) };
-}
-
-/// The lock that serialises updates (and the arena): a thread id, with a
-/// depth so that nested updates (and a signal handler's update on the
-/// thread that holds it) go through. Ordinary memory: corrupting it can
-/// stall jitguard, never open the vault (the open itself is decided per
-/// update, on the updating thread's stack).
-static OWNER: AtomicU32 = AtomicU32::new(0);
-static DEPTH: AtomicU32 = AtomicU32::new(0);
-
-fn lock() {
-    let me = sys::tid();
-    if OWNER.load(Acquire) == me {
-        DEPTH.fetch_add(1, Relaxed);
-        return;
-    }
-    while OWNER
-        .compare_exchange_weak(0, me, Acquire, Relaxed)
-        .is_err()
-    {
-        sys::sched_yield();
-    }
-    DEPTH.store(1, Relaxed);
-}
-
-fn unlock() {
-    if DEPTH.fetch_sub(1, Relaxed) == 1 {
-        OWNER.store(0, Release);
-    }
-}
-
-/// Whether this thread is inside an update.
-pub fn updating() -> bool {
-    UPDATING.with(|u| u.get() > 0)
-}
-
-/// An open vault, for as long as it lives (on the updating thread's
-/// stack): the lock held, and the pages writable for this thread (pkey)
-/// or for the process (read-only mode, outermost update only).
-struct Open {
-    /// PKRU to restore (pkey), or whether this update made the pages
-    /// writable (read-only mode).
-    restore: Option<Pkru>,
-    made_writable: bool,
-}
-
-impl Open {
-    fn new() -> Open {
-        lock();
-        UPDATING.with(|u| u.set(u.get() + 1));
-        let p = params();
-        let mut o = Open {
-            restore: None,
-            made_writable: false,
-        };
-        match p.mode {
-            Mode::Open => {}
-            Mode::Key => {
-                let old = pkru::read();
-                pkru::write(old.opened(KeySet::single(p.vault_key as u32)));
-                o.restore = Some(old);
-            }
-            Mode::ReadOnly => {
-                if DEPTH.load(Relaxed) == 1 {
-                    set_vault_prot(libc::PROT_READ | libc::PROT_WRITE);
-                    o.made_writable = true;
-                }
-            }
-        }
-        o
-    }
-}
-
-impl Drop for Open {
-    fn drop(&mut self) {
-        let p = params();
-        if let Some(old) = self.restore {
-            let k = KeySet::single(p.vault_key as u32);
-            // The vault's bits as they were; everything else as it is now.
-            let now = pkru::read();
-            let v = if old.can_write(p.vault_key as u32) {
-                now.opened(k)
-            } else if old.can_read(p.vault_key as u32) {
-                now.sealed(k)
-            } else {
-                now.closed(k)
-            };
-            pkru::write(v);
-        }
-        if self.made_writable {
-            set_vault_prot(libc::PROT_READ);
-        }
-        UPDATING.with(|u| u.set(u.get().saturating_sub(1)));
-        unlock();
-    }
-}
-
-fn set_vault_prot(prot: libc::c_int) {
-    let (s, e) = vault_range();
-    let _ = sys::mprotect(s, e - s, prot);
-    if let Some((s, e)) = arena::range() {
-        let _ = sys::mprotect(s, e - s, prot);
-    }
-}
-
-/// Runs `f` with the vault writable by this thread: the only way
-/// jitguard changes its own state. Objects `f` allocates go to the arena.
-/// `f` must not take other locks (the vault lock is innermost).
-pub fn update<R>(f: impl FnOnce() -> R) -> R {
-    let _open = Open::new();
-    f()
-}
-
 // ------------------------------------------------------------- threads
 
 /// The PKRU a thread of the program should run with, given its current
@@ -346,115 +232,6 @@ pub fn mode_name() -> &'static str {
     }
 }
 
-// ----------------------------------------------------------- start-up
-
-/// The first thing start-up does: make the arena, so that everything
-/// start-up builds lands in it.
-pub fn prepare() -> bool {
-    arena::prepare()
-}
-
-/// Allocates the vault's keys (before the code keys, so that the
-/// policy's key count is what is left). Returns false when none was
-/// free: the vault then falls back to read-only pages.
-pub fn allocate_keys() {
-    let (vk, sk) = match (sys::pkey_alloc(0, 0), sys::pkey_alloc(0, 0)) {
-        (Ok(v), Ok(s)) => (v as i32, s as i32),
-        (Ok(v), Err(_)) => (v as i32, -1),
-        (Err(_), _) => (-1, -1),
-    };
-    // SAFETY: start-up, single-threaded, before the frozen section is
-    // made read-only.
-    let p = unsafe { PARAMS.get_mut() };
-    p.vault_key = vk;
-    p.secret_key = sk;
-}
-
-/// The end of start-up: protect everything, freeze what never changes,
-/// and set this thread's PKRU. `use_keys`: the pkey backend is in force
-/// (otherwise any keys allocated for the vault go back).
-pub fn seal(enabled: bool, use_keys: bool) {
-    // SAFETY: start-up, single-threaded, before freezing.
-    let p = unsafe { PARAMS.get_mut() };
-    if !use_keys {
-        for k in [p.vault_key, p.secret_key] {
-            if k >= 0 {
-                let _ = sys::pkey_free(k);
-            }
-        }
-        p.vault_key = -1;
-        p.secret_key = -1;
-    }
-    if !enabled {
-        for k in [p.vault_key, p.secret_key] {
-            if k >= 0 {
-                let _ = sys::pkey_free(k);
-            }
-        }
-        p.vault_key = -1;
-        p.secret_key = -1;
-        p.mode = Mode::Open;
-    } else {
-        let rw = libc::PROT_READ | libc::PROT_WRITE;
-        let keyed = |(s, e): (u64, u64), key: i32| sys::pkey_mprotect(s, e - s, rw, key).is_ok();
-        if p.vault_key >= 0
-            && keyed(vault_range(), p.vault_key)
-            && arena::range().is_none_or(|r| keyed(r, p.vault_key))
-        {
-            p.mode = Mode::Key;
-        } else {
-            p.mode = Mode::ReadOnly;
-            if p.vault_key >= 0 {
-                let _ = sys::pkey_free(p.vault_key);
-                p.vault_key = -1;
-            }
-            set_vault_prot(libc::PROT_READ);
-        }
-        if p.secret_key >= 0 && !keyed(secret_range(), p.secret_key) {
-            let _ = sys::pkey_free(p.secret_key);
-            p.secret_key = -1;
-        }
-    }
-    pkru_for_this_thread();
-    if enabled {
-        let (s, e) = frozen_range();
-        // From here on `p` is read-only memory: no more writes.
-        if sys::mprotect(s, e - s, libc::PROT_READ).is_ok() {
-            MSEALED.store(sys::mseal(s, e - s).is_ok(), Relaxed);
-        }
-    }
-}
-
-/// Sets this thread's PKRU to what `thread_pkru` says (start-up, and each
-/// thread jitguard starts).
-pub fn pkru_for_this_thread() {
-    let p = params();
-    if p.mode == Mode::Key || p.secret_key >= 0 {
-        pkru::write(thread_pkru(pkru::read()));
-    }
-}
-
-// ----------------------------------------------------------- fork
-
-/// Holds the vault lock across fork, so the child never inherits an
-/// update half done (or the lock held by a thread it does not have).
-pub fn lock_for_fork() {
-    lock();
-}
-
-/// # Safety
-/// Only after `lock_for_fork` on this thread, in the parent or the child.
-pub unsafe fn unlock_after_fork(child: bool) {
-    if child {
-        // The child's thread id differs from the parent's: release by
-        // hand.
-        DEPTH.store(0, Relaxed);
-        OWNER.store(0, Release);
-    } else {
-        unlock();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,7 +263,7 @@ mod tests {
             assert!(updating());
         });
         assert!(!updating());
-        assert_eq!(OWNER.load(Relaxed), 0);
+        assert_eq!(update::OWNER.load(Relaxed), 0);
     }
 
     #[test]
