@@ -51,14 +51,16 @@ pub fn write_report(
     crate::log::report(b.as_bytes());
 }
 
-/// The report of a store into jitguard's own state: where, by whom.
-pub fn own_state(addr: u64, f: &crate::fault::FrameRef) {
+/// The report of a store into jitguard's own state (or a read of its
+/// secret): where, by whom.
+pub fn own_state(addr: u64, f: &crate::fault::FrameRef, write: bool) {
     use core::fmt::Write;
     let mut b = jg::report::StackBuf::<REPORT_BYTES>::new();
     let ip = f.rip();
     let _ = write!(
         b,
-        "jitguard: denied write to jitguard's own state at {addr:#x} by thread {} at ip {ip:#x}",
+        "jitguard: denied {} jitguard's own state at {addr:#x} by thread {} at ip {ip:#x}",
+        if write { "write to" } else { "read of" },
         crate::sys::tid()
     );
     if let Some(v) = writers::view() {

@@ -56,19 +56,32 @@ pub extern "C" fn on_segv(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
 
 /// A store into jitguard's own protected state: refused in every mode
 /// (letting it through would open the vault to whoever wrote), reported,
-/// then SIGSEGV. Reads never fault there (the handler made the vault
-/// readable; program threads can read it).
+/// then SIGSEGV. Reads of the vault are allowed to every thread; one that
+/// faults comes from a thread that predates the vault's key.
 fn own_state_write(info: &Info, f: &Frame) -> bool {
+    let write = f.error_code() & decode::PF_WRITE != 0;
     let own = match info.code {
         decode::SEGV_PKUERR => vault::is_own_key(info.pkey),
-        decode::SEGV_ACCERR => vault::is_own_state(info.addr) && vault::protected(),
+        decode::SEGV_ACCERR => write && vault::is_own_state(info.addr) && vault::protected(),
         _ => false,
     };
-    if !own || f.error_code() & decode::PF_WRITE == 0 && info.code == decode::SEGV_ACCERR {
+    if !own {
         return false;
     }
+    if !write {
+        // A read of the vault by a thread whose PKRU never had the vault's
+        // rights (it was created before start-up allocated the key, with
+        // access disabled for every key): give it the program threads'
+        // rights (read, not write) and let the read run again.
+        if let Some(p) = pkru::frame_get(f.ctx()) {
+            let fixed = vault::thread_pkru(p);
+            if fixed != p && pkru::frame_set(f.ctx(), fixed) {
+                return true;
+            }
+        }
+    }
     counters::bump(&COUNTERS.denials);
-    crate::report::own_state(info.addr, f);
+    crate::report::own_state(info.addr, f, write);
     signals::die_by_segv_on_return();
     true
 }
