@@ -34,6 +34,19 @@
  *                              recorded actions is replaced by the
  *                              attacker's; then a genuine fault:
  *                              "hijacked" if the attacker's function ran
+ *   madvise OFF 0|1            MADV_DONTNEED on the page of jitguard's
+ *                              start-up state (through libc, or 1: a raw
+ *                              system call), which would give it back the
+ *                              library file's initial value ("not
+ *                              started"); then a new region and the rogue
+ *                              store into it
+ *   stall ROFF WOFF SIZE       every reader count of the region snapshot
+ *                              (ROFF, ordinary memory) raised by one, so
+ *                              a thread's next region change waits for a
+ *                              free slot inside its update; meanwhile the
+ *                              main thread replaces libc's sigaction in
+ *                              the real-function table (WOFF) and lowers
+ *                              the counts; then it calls sigaction
  *   real OFF SIZE              every pointer to libc's sigaction in
  *                              jitguard's table of real functions is
  *                              replaced by the attacker's function; then
@@ -47,7 +60,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define PAGE 4096
@@ -257,6 +272,48 @@ int main(int argc, char **argv)
         none[0] = 1;
         printf("not reached\n");
         return 6;
+    }
+    if (!strcmp(s, "madvise")) {
+        code = new_region();
+        emit_function(code, 42);
+        void *page = (void *)((uintptr_t)t & ~(uintptr_t)(PAGE - 1));
+        long r = n ? syscall(SYS_madvise, page, PAGE, MADV_DONTNEED)
+                   : madvise(page, PAGE, MADV_DONTNEED);
+        printf("madvise = %ld\n", r);
+        fflush(stdout);
+        code = new_region();
+        emit_function(code, 42);
+        rogue_store(code, ROGUE);
+        report_answer(code);
+        return 0;
+    }
+    if (!strcmp(s, "stall") && argc >= 5) {
+        /* t: the snapshot's 8 reader counts; argv[3], argv[4]: the table. */
+        volatile uint64_t *readers = (volatile uint64_t *)t;
+        unsigned char *table = target(argv[3]);
+        size_t tn = strtoull(argv[4], NULL, 0);
+        code = new_region();
+        emit_function(code, 42);
+        /* Before the stall: dlopen would wait for the stalled update. */
+        void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+        void *libc_sa = libc ? dlsym(libc, "sigaction") : NULL;
+        for (int i = 0; i < 8; i++)
+            readers[i]++;
+        pthread_t th;
+        pthread_create(&th, NULL, (void *(*)(void *))new_region, NULL);
+        usleep(200000); /* the thread now waits inside its update */
+        int hits = replace_word(table, tn, (uintptr_t)libc_sa, (uintptr_t)attacker_sigaction);
+        printf("copies replaced during the stalled update: %d\n", hits);
+        fflush(stdout);
+        for (int i = 0; i < 8; i++)
+            readers[i]--;
+        pthread_join(th, NULL);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = SIG_IGN;
+        sigaction(SIGUSR1, &sa, NULL);
+        printf("sigaction returned\n");
+        return 0;
     }
     if (!strcmp(s, "real")) {
         code = new_region();

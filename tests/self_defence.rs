@@ -256,3 +256,56 @@ fn changing_the_mode_to_learn_cannot_rewrite_the_enforced_profile() {
         assert_eq!(std::fs::read_to_string(&profile).unwrap(), before);
     }
 }
+
+/// Discarding the page of jitguard's start-up state (MADV_DONTNEED would
+/// give a private file page back its initial contents: "not started"):
+/// through libc it is refused by the hook; by a raw system call, by the
+/// kernel (the section is an anonymous, sealed copy).
+#[test]
+fn discarding_jitguards_pages_is_refused() {
+    for (how, raw) in [("libc", "0"), ("raw", "1")] {
+        for backend in backends() {
+            let profile = learn(backend, &format!("madvise-{how}"));
+            let (off, _) = symbol("jitguard::state::STATE");
+            let args = ["madvise".to_string(), format!("{off:x}"), raw.to_string()];
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let control = run(backend, &profile, "off", &args);
+            assert!(
+                control.stdout.contains("madvise = 0") && control.stdout.contains(LANDED),
+                "control on {backend} ({how}): {control:?}"
+            );
+            let got = run(backend, &profile, "on", &args);
+            assert!(
+                got.stdout.contains("madvise = -1"),
+                "{how} on {backend}: the discard must fail: {got:?}"
+            );
+            assert_eq!(got.signal, Some(11), "{how} on {backend}: {got:?}");
+            assert!(!got.stdout.contains(LANDED), "{got:?}");
+            assert!(
+                got.stderr.contains("jitguard: denied write at "),
+                "the rogue store into the new region is refused as usual: {}",
+                got.stderr
+            );
+        }
+    }
+}
+
+/// A stalled update (reader counts are ordinary memory) must not hold
+/// the vault open: the store made while it waits is refused.
+#[test]
+fn a_stalled_update_leaves_the_vault_closed() {
+    let (roff, _) = symbol("jitguard::regions::SNAPSHOT_READERS");
+    let (woff, wsize) = symbol("jitguard::real::SLOTS");
+    attack(
+        "stall",
+        |_| {
+            vec![
+                "stall".into(),
+                format!("{roff:x}"),
+                format!("{woff:x}"),
+                wsize.to_string(),
+            ]
+        },
+        "hijacked",
+    );
+}

@@ -80,6 +80,7 @@ fn start_up() -> Option<(bool, bool)> {
         return None;
     }
     let protection = choose_protection(&config);
+    vault::scrub_stack();
     let g = state::set_globals(Globals { config, protection });
     if !signals::install(
         fault::on_segv as *const () as usize,

@@ -259,7 +259,7 @@ impl Protection {
             Protection::Pkey(k) => match cx {
                 Context::Frame(ctx) => {
                     if let Some(p) = pkru::frame_get(ctx) {
-                        pkru::frame_set(ctx, p.sealed(k.set));
+                        crate::vault::frame_set(ctx, p.sealed(k.set));
                     }
                 }
                 Context::Here => pkru::write(pkru::read().sealed(k.set)),

@@ -139,26 +139,37 @@ impl<T, const N: usize> Published<T, N> {
 
     fn claim(&self) -> usize {
         let mut tries = 0u32;
+        // Whether this wait closed the vault (read-only method: an update
+        // that waits here must not leave it writable; ordinary stack, not
+        // memory an attacker can reach from another thread).
+        let mut closed = false;
         loop {
             for i in 0..N {
-                if self.state[i].load(SeqCst) == FREE
-                    && self.readers.0[i].load(SeqCst) == 0
-                    && self.state[i]
+                if self.state[i].load(SeqCst) == FREE && self.readers.0[i].load(SeqCst) == 0 {
+                    if closed {
+                        crate::vault::reopen_after_wait();
+                        closed = false;
+                    }
+                    if self.state[i]
                         .compare_exchange(FREE, CLAIMED, SeqCst, SeqCst)
                         .is_ok()
-                {
-                    // A reader that counted itself in after our check saw
-                    // the slot not current and leaves without reading; one
-                    // still counted from when it was current must be waited
-                    // for.
-                    if self.readers.0[i].load(SeqCst) == 0 {
-                        return i;
+                    {
+                        // A reader that counted itself in after our check
+                        // saw the slot not current and leaves without
+                        // reading; one still counted from when it was
+                        // current must be waited for.
+                        if self.readers.0[i].load(SeqCst) == 0 {
+                            return i;
+                        }
+                        self.state[i].store(FREE, SeqCst);
                     }
-                    self.state[i].store(FREE, SeqCst);
                 }
             }
             tries += 1;
             if tries > 16 {
+                if !closed {
+                    closed = crate::vault::close_for_wait();
+                }
                 crate::sys::sched_yield();
             } else {
                 core::hint::spin_loop();

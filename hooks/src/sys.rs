@@ -73,6 +73,11 @@ pub fn mremap(
     check(unsafe { libc::syscall(libc::SYS_mremap, old, old_len, new_len, flags, new) })
 }
 
+pub fn madvise(addr: u64, len: u64, advice: c_int) -> SysResult {
+    // SAFETY: the program's own madvise request, validated by the kernel.
+    check(unsafe { libc::syscall(libc::SYS_madvise, addr, len, advice) })
+}
+
 /// Seals `[addr, addr+len)` against mprotect, munmap, mremap and
 /// mmap(MAP_FIXED) for the life of the process (Linux 6.10; ENOSYS
 /// before).

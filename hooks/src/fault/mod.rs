@@ -75,7 +75,7 @@ fn own_state_write(info: &Info, f: &Frame) -> bool {
         // rights (read, not write) and let the read run again.
         if let Some(p) = pkru::frame_get(f.ctx()) {
             let fixed = vault::thread_pkru(p);
-            if fixed != p && pkru::frame_set(f.ctx(), fixed) {
+            if fixed != p && crate::vault::frame_set(f.ctx(), fixed) {
                 return true;
             }
         }

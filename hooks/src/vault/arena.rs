@@ -31,8 +31,13 @@ use talc::DefaultBinning;
 /// is used); smaller sizes are tried where the first is refused.
 const SIZES: [usize; 3] = [1 << 30, 256 << 20, 64 << 20];
 
-static START: AtomicU64 = AtomicU64::new(0);
-static END: AtomicU64 = AtomicU64::new(0);
+/// The arena's bounds, frozen after start-up: pointed elsewhere, every
+/// update would make that range writable (read-only mode) and the
+/// allocator would send vault objects to the C heap.
+#[link_section = "jitguard_frozen"]
+static START: super::Paged<AtomicU64> = super::Paged(AtomicU64::new(0));
+#[link_section = "jitguard_frozen"]
+static END: super::Paged<AtomicU64> = super::Paged(AtomicU64::new(0));
 
 struct Heap(UnsafeCell<Talc<Manual, DefaultBinning>>);
 

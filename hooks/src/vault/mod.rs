@@ -32,8 +32,10 @@ pub mod arena;
 mod setup;
 mod update;
 
-pub use setup::{allocate_keys, pkru_for_this_thread, prepare, seal};
-pub use update::{lock_for_fork, unlock_after_fork, update, updating};
+pub use setup::{allocate_keys, pkru_for_this_thread, prepare, scrub_stack, seal};
+pub use update::{
+    close_for_wait, lock_for_fork, reopen_after_wait, unlock_after_fork, update, updating,
+};
 
 use crate::pkru;
 use core::cell::UnsafeCell;
@@ -172,6 +174,14 @@ pub fn thread_pkru(base: Pkru) -> Pkru {
     v
 }
 
+/// Sets the PKRU the interrupted thread resumes with, never with the
+/// vault writable or the secret open (a frame's saved PKRU is stack data:
+/// whatever was stored there, jitguard's own edit hands back the program
+/// threads' rights to its state).
+pub fn frame_set(ctx: *mut libc::c_void, p: Pkru) -> bool {
+    pkru::frame_set(ctx, thread_pkru(p))
+}
+
 /// At the top of every signal handler of jitguard's: the kernel runs
 /// handlers with access disabled for keys 1..15, so the vault must be
 /// made readable (never writable) before anything reads it. Reads only
@@ -214,6 +224,33 @@ pub fn is_own_state(addr: u64) -> bool {
         || inside(vault_range())
         || inside(secret_range())
         || arena::range().is_some_and(inside)
+}
+
+/// Whether `[start, start+len)` touches any of jitguard's protected
+/// state.
+pub fn touches_own(start: u64, len: u64) -> bool {
+    let end = start.saturating_add(len.max(1));
+    let meets = |(s, e): (u64, u64)| start < e && s < end;
+    meets(frozen_range())
+        || meets(vault_range())
+        || meets(secret_range())
+        || arena::range().is_some_and(meets)
+}
+
+/// The mapping calls refuse to change jitguard's own memory (protection,
+/// mapping, contents): reported once per call, EPERM (what `mseal` gives
+/// where the kernel has it; the vault under the read-only method cannot
+/// be sealed, so only this stands there).
+pub fn refused(call: &str, start: u64, len: u64) -> bool {
+    if !protected() || !touches_own(start, len) {
+        return false;
+    }
+    crate::log::emit(format_args!(
+        "jitguard: refused {call} of jitguard's own state at {start:#x} ({len:#x} bytes) by thread {}",
+        crate::sys::gettid()
+    ));
+    crate::sys::set_errno(libc::EPERM);
+    true
 }
 
 /// Whether the vault is in force (for the stats and the status record).

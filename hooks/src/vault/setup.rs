@@ -34,9 +34,11 @@ pub fn allocate_keys() {
 /// and set this thread's PKRU. `use_keys`: the pkey backend is in force
 /// (otherwise any keys allocated for the vault go back).
 pub fn seal(enabled: bool, use_keys: bool) {
-    // SAFETY: start-up, single-threaded, before freezing.
+    // No update may run while the sections move.
+    let _lock = super::update::Open::new();
+    // SAFETY: start-up, under the vault lock, before freezing.
     let p = unsafe { PARAMS.get_mut() };
-    if !use_keys {
+    if !use_keys || !enabled {
         for k in [p.vault_key, p.secret_key] {
             if k >= 0 {
                 let _ = sys::pkey_free(k);
@@ -46,43 +48,85 @@ pub fn seal(enabled: bool, use_keys: bool) {
         p.secret_key = -1;
     }
     if !enabled {
-        for k in [p.vault_key, p.secret_key] {
-            if k >= 0 {
-                let _ = sys::pkey_free(k);
-            }
-        }
-        p.vault_key = -1;
-        p.secret_key = -1;
         p.mode = Mode::Open;
+        return;
+    }
+    // The sections are private pages of the library file: an
+    // madvise(MADV_DONTNEED) would give them back the file's initial
+    // values (jitguard "not started", nothing published), and mseal
+    // guards only anonymous memory against that. So they become
+    // anonymous copies, at the same addresses, first.
+    let anonymous = [frozen_range(), vault_range(), secret_range()]
+        .into_iter()
+        .all(anonymise);
+    let rw = libc::PROT_READ | libc::PROT_WRITE;
+    let keyed = |(s, e): (u64, u64), key: i32| sys::pkey_mprotect(s, e - s, rw, key).is_ok();
+    let vault_keyed = p.vault_key >= 0 && keyed(vault_range(), p.vault_key);
+    if vault_keyed && arena::range().is_none_or(|r| keyed(r, p.vault_key)) {
+        p.mode = Mode::Key;
     } else {
-        let rw = libc::PROT_READ | libc::PROT_WRITE;
-        let keyed = |(s, e): (u64, u64), key: i32| sys::pkey_mprotect(s, e - s, rw, key).is_ok();
-        if p.vault_key >= 0
-            && keyed(vault_range(), p.vault_key)
-            && arena::range().is_none_or(|r| keyed(r, p.vault_key))
-        {
-            p.mode = Mode::Key;
-        } else {
-            p.mode = Mode::ReadOnly;
-            if p.vault_key >= 0 {
-                let _ = sys::pkey_free(p.vault_key);
-                p.vault_key = -1;
+        // Nothing may keep a key that goes back to the program.
+        if vault_keyed {
+            let _ = keyed(vault_range(), 0);
+            if let Some(r) = arena::range() {
+                let _ = keyed(r, 0);
             }
-            set_vault_prot(libc::PROT_READ);
         }
-        if p.secret_key >= 0 && !keyed(secret_range(), p.secret_key) {
-            let _ = sys::pkey_free(p.secret_key);
-            p.secret_key = -1;
+        if p.vault_key >= 0 {
+            let _ = sys::pkey_free(p.vault_key);
+            p.vault_key = -1;
         }
+        p.mode = Mode::ReadOnly;
+        set_vault_prot(libc::PROT_READ);
+    }
+    if p.secret_key >= 0 && !keyed(secret_range(), p.secret_key) {
+        let _ = keyed(secret_range(), 0);
+        let _ = sys::pkey_free(p.secret_key);
+        p.secret_key = -1;
     }
     pkru_for_this_thread();
-    if enabled {
-        let (s, e) = frozen_range();
-        // From here on `p` is read-only memory: no more writes.
-        if sys::mprotect(s, e - s, libc::PROT_READ).is_ok() {
-            MSEALED.store(sys::mseal(s, e - s).is_ok(), Relaxed);
+    // Under keys nothing changes the vault's protection again: seal it
+    // (mseal refuses to discard anonymous pages no thread may write).
+    let mut sealed = anonymous;
+    if p.mode == Mode::Key {
+        let mut ranges = vec![vault_range(), secret_range()];
+        ranges.extend(arena::range());
+        for (s, e) in ranges {
+            sealed &= sys::mseal(s, e - s).is_ok();
         }
     }
+    let (s, e) = frozen_range();
+    // From here on `p` is read-only memory: no more writes.
+    if sys::mprotect(s, e - s, libc::PROT_READ).is_ok() {
+        sealed &= sys::mseal(s, e - s).is_ok();
+        MSEALED.store(sealed, Relaxed);
+    }
+}
+
+/// Replaces `[s, e)` of the library's data by an anonymous copy at the
+/// same address.
+fn anonymise((s, e): (u64, u64)) -> bool {
+    let len = (e - s) as usize;
+    let rw = libc::PROT_READ | libc::PROT_WRITE;
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+    let Ok(tmp) = sys::mmap(core::ptr::null_mut(), len, rw, flags, -1, 0) else {
+        return false;
+    };
+    // SAFETY: both ranges are mapped, `len` long and disjoint (a fresh
+    // mapping); nothing writes the sections meanwhile (start-up, under
+    // the vault lock).
+    unsafe { core::ptr::copy_nonoverlapping(s as *const u8, tmp as *mut u8, len) };
+    let moved = sys::mremap(
+        tmp as *mut libc::c_void,
+        len,
+        len,
+        libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+        s as *mut libc::c_void,
+    );
+    if moved.is_err() {
+        let _ = sys::munmap(tmp as *mut libc::c_void, len);
+    }
+    moved.is_ok()
 }
 
 /// Sets this thread's PKRU to what `thread_pkru` says (start-up, and each
@@ -92,4 +136,13 @@ pub fn pkru_for_this_thread() {
     if p.mode == Mode::Key || p.secret_key >= 0 {
         pkru::write(thread_pkru(pkru::read()));
     }
+}
+
+/// Overwrites the stack below the caller's frame: start-up's copies of
+/// the per-run secret (the key policy is built and moved by value on its
+/// way to the secret page) must not stay readable there.
+#[inline(never)]
+pub fn scrub_stack() {
+    let mut buf = [0u8; 32 * 1024];
+    core::hint::black_box(&mut buf);
 }
