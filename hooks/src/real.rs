@@ -61,6 +61,7 @@ reals! {
     backtrace: fn(*mut *mut c_void, c_int) -> c_int;
     dlopen: fn(*const c_char, c_int) -> *mut c_void;
     dlclose: fn(*mut c_void) -> c_int;
+    syscall: fn(libc::c_long, libc::c_long, libc::c_long, libc::c_long, libc::c_long, libc::c_long, libc::c_long) -> libc::c_long;
 }
 
 fn resolve(slot: &AtomicUsize, name: &'static str) {
