@@ -421,3 +421,41 @@ fn hotspot_tiers_deoptimises_and_handles_its_signals_same_output() {
         );
     }
 }
+
+/// QEMU's user-mode emulator (Debian's qemu-user: a dynamically linked,
+/// stripped PIE that exports its TCG entry points) translating real
+/// programs into its 128 MiB RWX code buffer, enforced by the built-in
+/// `qemu-tcg` profile beside `pcre2-jit` (QEMU links libpcre2-8 through
+/// GLib). `-U LD_PRELOAD` keeps jitguard out of the emulated guest. The
+/// last guest is a JIT itself (examples/toyjit.c, threads, rewriting its
+/// own code): QEMU invalidates the translations of the code it rewrites,
+/// and leaves the guest's own RWX memory (QEMU never executes it)
+/// unguarded.
+#[test]
+fn qemu_user_tcg_runs_coreutils_and_a_guest_jit_same_output() {
+    let test = "qemu_user_tcg_runs_coreutils_and_a_guest_jit_same_output";
+    let Some(qemu) = runtime(test, "qemu-x86_64") else {
+        return;
+    };
+    let toyjit = example("toyjit");
+    let toyjit = toyjit.to_str().unwrap();
+    let guests: [(&str, &[&str]); 4] = [
+        ("ls", &["/bin/ls", "-la", "/usr/bin"]),
+        (
+            "sort",
+            &["/usr/bin/sort", "-r", "/usr/share/common-licenses/GPL-3"],
+        ),
+        ("sha256sum", &["/usr/bin/sha256sum", "/usr/bin/qemu-x86_64"]),
+        ("toyjit", &[toyjit, "--threads", "2", "--repatch"]),
+    ];
+    for (name, guest) in guests {
+        let args: Vec<&str> = ["-U", "LD_PRELOAD"].iter().chain(guest).copied().collect();
+        for g in same_output(&qemu, &args, &[], &format!("qemu-{name}")) {
+            let profile = stat_text(&g.stats, "writer_profile");
+            assert!(profile.contains("builtin:qemu-tcg"), "{name}: {profile}");
+            // The code buffer only: the guest's own memory is not code.
+            assert_eq!(stat(&g.stats, "regions"), 1, "{name}");
+            assert!(stat(&g.stats, "call_windows") > 0, "{name}");
+        }
+    }
+}
