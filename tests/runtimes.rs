@@ -1,13 +1,14 @@
 //! Other unmodified JIT compilers under jitguard (issue 6, "Beyond WAMR"):
 //! node 20 (V8's JavaScript tiers, WebAssembly with V8's own trap handler,
 //! a WASI module, code moved by the GC), PCRE2's JIT in pcre2grep and
-//! `grep -P`, and OpenJDK 17 HotSpot. Each workload of workloads/runtimes/
-//! prints the same stdout and exits the same way with and without
-//! libjitguard.so, and the stats file shows that jitguard guarded the
-//! runtime's RWX memory and took its write faults.
+//! `grep -P`, OpenJDK 17 HotSpot, and QEMU's user-mode TCG (issue 15:
+//! coreutils and a guest JIT under qemu-x86_64). Each workload prints the
+//! same stdout and exits the same way with and without libjitguard.so, and
+//! the stats file shows that jitguard guarded the runtime's RWX memory and
+//! took its write faults.
 //!
 //! Every guarded run is enforced by the runtime's built-in writer profile
-//! (profiles/node-v8, pcre2-jit, hotspot) with nothing refused.
+//! (profiles/node-v8, pcre2-jit, hotspot, qemu-tcg) with nothing refused.
 //!
 //! A runtime that is not installed makes its tests print SKIPPED and pass
 //! (scripts/test.sh installs pcre2-utils; node and java come with the
