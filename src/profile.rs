@@ -179,9 +179,29 @@ impl Profile {
                 w.name
             );
         }
+        // A stripped module's writer has no name a later build or run
+        // could match, and one run reaches only some of its instructions
+        // (WAMR's allocator frees code memory through other stores of the
+        // same functions at unload): its whole function, found by its FDE
+        // for this build, is recorded too. A return address names the call
+        // inside its function: the byte before it.
+        if decider.symbol.is_none() && m.build_id.is_some() {
+            let at = if writer.is_some() {
+                decider.offset.wrapping_sub(1)
+            } else {
+                decider.offset
+            };
+            self.functions.insert((m.name.clone(), at));
+        }
         self.sites
             .entry((m.name.clone(), decider.offset))
             .or_insert(comment);
+    }
+
+    /// How many learned entries (sites and functions) the profile holds:
+    /// a run that adds none to a merged profile found nothing new.
+    pub fn learned_entries(&self) -> usize {
+        self.sites.len() + self.functions.len()
     }
 
     pub fn render(&self) -> String {
@@ -615,6 +635,22 @@ mod tests {
             "emit+0x23 via libc.so.6"
         );
         assert_eq!(p.sites.len(), 1);
+        assert!(p.functions.is_empty(), "a named writer");
+    }
+
+    #[test]
+    fn learning_a_stripped_writer_records_its_function() {
+        let t = sample();
+        let mut p = Profile::default();
+        p.learn(&t.place(0x5555_0000_3000), None);
+        p.learn(&t.place(0x5555_0000_3100), Some(&t.place(0x7f00_0002_0010)));
+        assert_eq!(
+            p.functions.iter().cloned().collect::<Vec<_>>(),
+            [("app".to_string(), 0x3000), ("app".to_string(), 0x30ff)],
+            "a return address: the byte before it"
+        );
+        assert_eq!(p.learned_entries(), 4);
+        assert_eq!(Profile::parse(&p.render()).unwrap(), p);
     }
 
     #[test]
