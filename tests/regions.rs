@@ -195,3 +195,20 @@ fn rogue_store_into_qemus_code_buffer_is_denied_by_qemus_profile() {
         );
     }
 }
+
+/// QEMU ends its process with `syscall(SYS_exit_group)`, which runs no
+/// destructor: jitguard does its exit work (the stats file, a learned
+/// profile) first.
+#[test]
+fn a_raw_exit_group_still_writes_the_stats_file() {
+    let bin = example("raw_exit");
+    for backend in backends() {
+        let (got, stats) =
+            guarded_with_stats(&bin, &[], backend, &[], &format!("raw-exit-{backend}"));
+        assert_eq!(got.code, Some(3), "{backend}: {got:?}");
+        assert_eq!(got.stdout, "ran\n");
+        assert!(stats.is_file(), "{backend}: no stats file: {}", got.stderr);
+        assert_eq!(stat(&stats, "regions"), 1, "{backend}");
+        assert!(stat(&stats, "write_faults") > 0, "{backend}");
+    }
+}
