@@ -2,9 +2,15 @@
 //! ends the process with the raw system call (QEMU's user-mode emulators
 //! do, for the guest's exit_group) runs no destructors, so jitguard's
 //! exit work (the stats file, learn mode's profile) would never happen.
-//! It is done first; every other number passes straight through.
+//! It is done first.
+//!
+//! Every call is made here with the `syscall` instruction, as libc's
+//! `syscall` does, never through a looked-up libc function: jitguard's
+//! own dependencies call `syscall` too (futex waits), and they bind to
+//! this export, also before anything could be looked up (and the lookup
+//! itself may wait on a lock).
 
-use libc::c_long;
+use libc::{c_int, c_long};
 
 /// # Safety
 /// libc's `syscall` contract. It is variadic; on x86-64 the six possible
@@ -24,7 +30,28 @@ pub unsafe extern "C" fn syscall(
     if number == libc::SYS_exit_group {
         crate::init::jitguard_fini();
     }
-    let real = crate::real::required(crate::real::syscall(), "syscall");
-    // SAFETY: the caller's contract, forwarded unchanged.
-    unsafe { real(number, a1, a2, a3, a4, a5, a6) }
+    let ret: c_long;
+    // SAFETY: the caller's contract: a system call with its arguments, in
+    // the kernel's registers; the kernel clobbers rcx and r11 only.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") number => ret,
+            in("rdi") a1,
+            in("rsi") a2,
+            in("rdx") a3,
+            in("r10") a4,
+            in("r8") a5,
+            in("r9") a6,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    // libc's convention: -1 and errno for the kernel's -4095..-1.
+    if (-4095..0).contains(&ret) {
+        crate::sys::set_errno(-ret as c_int);
+        return -1;
+    }
+    ret
 }

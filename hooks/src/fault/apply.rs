@@ -83,7 +83,7 @@ fn open(p: &Protection, f: &Frame, w: Window, addr: u64, key: Option<u32>, how: 
             if !w.is_open() || (w.is_call() && !w.keys().contains(key)) {
                 // Exposure: the pages this thread can write while the
                 // window is open, i.e. every page under each key it opens.
-                let exposed = if key == k.policy.reserve_key() {
+                let exposed = if key == k.reserve_key() {
                     GUARDED_PAGES.load(core::sync::atomic::Ordering::Relaxed)
                 } else {
                     counters::get(&COUNTERS.pages_by_key[key as usize])
