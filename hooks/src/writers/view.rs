@@ -74,7 +74,8 @@ impl View {
 
     /// The profiles in force, comma-separated (status and stats).
     pub fn sources(&self) -> String {
-        let names: Vec<String> = self.judges.all().map(|j| j.source.to_string()).collect();
+        let mut names: Vec<String> = self.judges.all().map(|j| j.source.to_string()).collect();
+        names.dedup(); // learn mode: one `learning`
         names.join(",")
     }
 }
@@ -201,7 +202,9 @@ fn rebuild(c: &mut Chosen) {
     let table = ModuleTable::new(modules);
     // Every built-in profile whose runtime is loaded applies, each to the
     // code memory its runtime creates, beside any given profile.
-    if !c.learning {
+    // In learn mode too: their `unguarded-during` rules still say which
+    // W+X memory is not code.
+    {
         for (name, profile) in jg::profile::builtin() {
             if !c.builtin.iter().any(|h| h.name == name) && profile.detected(&table) {
                 crate::log!(Info, "built-in writer profile `{name}` applies");
@@ -237,14 +240,25 @@ fn resolve(p: &Profile, table: &ModuleTable, ranges: &mut jg::profile::RangeCach
 /// Resolves the chosen profiles against `table` and publishes the view.
 fn publish(c: &mut Chosen, table: ModuleTable) {
     let judges = if c.learning {
+        // Every writer is recorded; the built-in profiles only keep
+        // saying which W+X memory is not code.
+        let learning = |unguarded| Judging {
+            policy: WriterPolicy::AllowAll,
+            source: Source::Learning,
+            unguarded,
+        };
         Judges {
             given: None,
-            builtin: vec![],
-            fallback: Judging {
-                policy: WriterPolicy::AllowAll,
-                source: Source::Learning,
-                unguarded: coverage::Covers::default(),
-            },
+            builtin: c
+                .builtin
+                .iter()
+                .map(|h| {
+                    let covers = coverage::home(&h.profile, &table);
+                    let u = coverage::unguarded(&h.profile, &table, &covers);
+                    (covers, learning(u))
+                })
+                .collect(),
+            fallback: learning(coverage::Covers::default()),
         }
     } else {
         Judges {
