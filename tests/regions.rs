@@ -212,3 +212,40 @@ fn a_raw_exit_group_still_writes_the_stats_file() {
         assert!(stat(&stats, "write_faults") > 0, "{backend}");
     }
 }
+
+/// Learning QEMU: the profile is written although QEMU exits by the raw
+/// exit_group, and the guest's own RWX memory stays unguarded in learn
+/// mode too (only the code buffer is a region).
+#[test]
+fn qemu_is_learned_with_its_guest_memory_left_unguarded() {
+    let Some((qemu, _)) = qemu_with_rogue("qemu_is_learned_with_its_guest_memory_left_unguarded")
+    else {
+        return;
+    };
+    let toyjit = example("toyjit");
+    let profile = tmp("qemu-learned.profile");
+    let stats = tmp("qemu-learned.json");
+    let _ = std::fs::remove_file(&profile);
+    let out = std::process::Command::new(cli())
+        .args(["learn", "-o"])
+        .arg(&profile)
+        .arg("--stats")
+        .arg(&stats)
+        .arg("--")
+        .arg(&qemu)
+        .args(["-U", "LD_PRELOAD"])
+        .arg(&toyjit)
+        // Small: in learn mode every write of QEMU's is one trapped
+        // instruction (a 20-30 s run on two shared cores).
+        .args(["--funcs", "8", "--pages", "4"])
+        .env("JITGUARD_CONFIG", "/dev/null")
+        .output()
+        .expect("jitguard learn");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("this run added"), "{err}");
+    let text = std::fs::read_to_string(&profile).expect("profile written");
+    assert!(text.contains("qemu-x86_64+"), "{text}");
+    assert_eq!(stat_text(&stats, "writer_profile"), "learning");
+    assert_eq!(stat(&stats, "regions"), 1, "the code buffer only");
+}
