@@ -115,6 +115,11 @@ read and edit. Run the program on benign inputs that exercise its JIT,
 then enforce the profile with JITGUARD_PROFILE=PROFILE (or `jitguard run
 --profile PROFILE`): writes from any other site are denied. A profile
 holds for the build it was learned on (modules carry their build id).
+In a stripped module a writer has no name, and one run reaches only some
+of its instructions: its whole function is recorded too (`function`
+entries, by the module's unwind tables). Learn over several runs with
+--append: each run says how many new sites and functions it added, and a
+run that adds none means the profile has converged for those inputs.
 ";
 
 pub const CHECK_HELP: &str = "\

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod cli;
 pub mod conffile;
 pub mod config;
+pub mod coverage;
 pub mod elf;
 pub mod keys;
 pub mod maps;

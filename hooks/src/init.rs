@@ -194,7 +194,7 @@ fn guard_existing_mappings(maps: Vec<jg::maps::Mapping>) {
             }
         }
     });
-    writers::notice_if_unauthenticated();
+    writers::notice_if_unauthenticated(0);
 }
 
 // Lock order: the writer view's lock, then the region lock (the mapping

@@ -48,18 +48,36 @@ pub fn ret_int(r: SysResult) -> c_int {
 
 /// Guards `[s, e)` in `map` (already mapped without write), reporting a
 /// failure and leaving the range as the program asked.
-fn guard_new(map: &mut jg::regions::RegionMap, s: u64, e: u64, prot: c_int) -> SysResult {
+/// `creator` is where the program's call returns (see `before_guarding`).
+fn guard_new(
+    map: &mut jg::regions::RegionMap,
+    s: u64,
+    e: u64,
+    prot: c_int,
+    creator: u64,
+) -> SysResult {
     let r = protection().guard(map, s, e, prot);
+    if r.is_ok() {
+        map.set_creator(s, e, creator);
+    }
     if let Ok(1) = r {
-        writers::notice_if_unauthenticated();
+        writers::notice_if_unauthenticated(creator);
     }
     r
 }
 
 /// Builds the writer view before the first region is guarded (outside
-/// the region lock: building reads the loader's module list).
-fn before_guarding() {
+/// the region lock: building reads the loader's module list), and names
+/// the caller creating the region: its module chooses the profile that
+/// judges writes there (0: unknown). False: that profile says this W+X
+/// memory is not code (`unguarded-during`), and it is left unguarded.
+#[inline(always)]
+fn before_guarding() -> (u64, bool) {
     writers::ensure_view();
+    writers::view().map_or((0, true), |v| {
+        let c = writers::creator(&v);
+        (c.at(), v.guards(&c))
+    })
 }
 
 pub fn mmap(
@@ -81,9 +99,7 @@ pub fn mmap(
     if !(wx || fixed && overlaps(addr as u64, addr as u64 + len as u64)) {
         return ret_ptr(sys::mmap(addr, len, prot, flags, fd, off));
     }
-    if wx {
-        before_guarding();
-    }
+    let (creator, wx) = if wx { before_guarding() } else { (0, false) };
     // W+X memory is created without write, then keyed: it is never
     // writable under key 0, not even between two system calls.
     let first_prot = if wx { prot & !libc::PROT_WRITE } else { prot };
@@ -93,7 +109,7 @@ pub fn mmap(
     edit(|map| {
         map.remove(s, e);
         if wx {
-            if let Err(err) = guard_new(map, s, e, prot) {
+            if let Err(err) = guard_new(map, s, e, prot, creator) {
                 crate::log!(
                     Warn,
                     "could not guard {s:#x}-{e:#x} (errno {err}); left unguarded"
@@ -115,9 +131,7 @@ pub fn mprotect(addr: u64, len: u64, prot: c_int) -> c_int {
     if (!wx && !overlaps(s, e)) || addr & (jg::PAGE_SIZE - 1) != 0 {
         return ret_int(sys::mprotect(addr, len, prot));
     }
-    if wx {
-        before_guarding();
-    }
+    let (creator, wx) = if wx { before_guarding() } else { (0, false) };
     let p = protection();
     ret_int(edit(|map| {
         if wx {
@@ -129,7 +143,7 @@ pub fn mprotect(addr: u64, len: u64, prot: c_int) -> c_int {
                     sys::mprotect(piece.start, piece.len(), prot)?;
                 }
             }
-            guard_new(map, s, e, prot).map(|_| 0)
+            guard_new(map, s, e, prot, creator).map(|_| 0)
         } else {
             p.unguard(map, s, e, prot, 0)?;
             sys::mprotect(s, e - s, prot)

@@ -87,6 +87,12 @@ pub fn guarded_prot(addr: u64) -> Option<c_int> {
     with_snapshot(|s| s.and_then(|s| s.find(addr)).map(|r| r.prot))
 }
 
+/// Where the call that created the guarded region holding `addr` returns
+/// to, if known (see `jg::regions::Region::creator`). Lock-free.
+pub fn creator_of(addr: u64) -> Option<u64> {
+    with_snapshot(|s| s.and_then(|s| s.find(addr)).map(|r| r.creator)).filter(|&c| c != 0)
+}
+
 /// Whether any guarded region overlaps `[start, end)` (lock-free).
 pub fn overlaps(start: u64, end: u64) -> bool {
     with_snapshot(|s| s.is_some_and(|s| s.overlaps(start, end)))
@@ -157,6 +163,7 @@ mod tests {
                     start,
                     end,
                     prot: 7,
+                    creator: 0,
                 })
                 .collect(),
         }

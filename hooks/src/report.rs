@@ -41,7 +41,7 @@ pub fn write_report(
             if site.decider.is_none() {
                 let _ = write!(b, "; no caller outside the shared libraries could be found");
             }
-            let _ = write!(b, "; writer profile: {}", v.source);
+            let _ = write!(b, "; writer profile: {}", v.judging(site.addr).source);
         }
         None => {
             let _ = write!(b, ": writer ip {:#x}", site.ip);
