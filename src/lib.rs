@@ -16,6 +16,7 @@ pub mod keys;
 pub mod maps;
 pub mod modules;
 pub mod pkru;
+pub mod procmem;
 pub mod profile;
 pub mod regions;
 pub mod report;

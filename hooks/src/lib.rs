@@ -24,10 +24,12 @@
 mod counters;
 pub mod exports;
 mod fault;
+mod gate;
 mod init;
 #[macro_use]
 mod log;
 mod mapping;
+mod memfile;
 mod pkru;
 mod protect;
 mod published;

@@ -1,0 +1,257 @@
+/*
+ * kernel_paths: a toy JIT (the same 4 RWX pages and trusted emitter as
+ * attacks.c) attacked through the kernel instead of a store: its own
+ * memory file opened for writing, process_vm_writev into itself, and
+ * system calls that make the kernel write into the code. jitguard's suite
+ * runs each scenario without jitguard (the control: the code changes) and
+ * under it, enforcing the profile learned from `benign`.
+ *
+ * The trusted writers are `emit_function` (a store and memcpy) and
+ * `emit_by_read`, which read()s a finished function from a pipe straight
+ * into code memory (a JIT loading cached code). Everything named rogue_*
+ * is not a writer.
+ *
+ * usage: kernel_paths SCENARIO [DIR]
+ *   benign        emit; re-emit by read(); the learn run
+ *   mem-abs       open("/proc/self/mem", O_RDWR), pwrite over answer
+ *   mem-pid       the same through /proc/PID/mem
+ *   mem-relative  openat(open("/proc"), "self/mem")
+ *   mem-symlink   a symlink DIR/mem -> /proc/self/mem
+ *   mem-thread-self  /proc/thread-self/mem
+ *   mem-task      /proc/self/task/TID/mem
+ *   mem-fdreopen  /proc/self/mem read-only, then /proc/self/fd/N O_RDWR
+ *   mem-fopen     fopen("/proc/self/mem", "r+"), fseek, fwrite
+ *   pvw           process_vm_writev(getpid()) over answer
+ *   read-probe    read() from a pipe into answer, up to 1000 times
+ *   pvr           process_vm_readv from this process into answer
+ *   trusted-read  emit_by_read() a new function, then a rogue store into
+ *                 the same page (the page must be sealed again)
+ *   mem-readonly  /proc/self/mem read-only: pread answer's first bytes
+ * Prints "answer() = N" at the end (1337: the attack landed).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define PAGE 4096
+#define ROGUE 1337
+
+static unsigned char *code;
+static void *(*volatile copy)(void *, const void *, size_t) = memcpy;
+
+typedef int (*fn_t)(void);
+static int answer(void) { return ((fn_t)(void *)code)(); }
+
+/* The trusted emitter: `mov eax, imm32; ret; int3`. */
+__attribute__((noinline)) static void emit_function(unsigned char *at, int value)
+{
+    unsigned char body[6] = {0xB8, 0, 0, 0, 0, 0xC3};
+    memcpy(body + 1, &value, 4);
+    copy(at, body, sizeof body);
+    ((volatile unsigned char *)at)[6] = 0xCC;
+}
+
+/* A trusted emitter that reads a finished function from `fd`. */
+static volatile int reads_done;
+
+__attribute__((noinline)) static ssize_t emit_by_read(unsigned char *at, int fd)
+{
+    ssize_t n = read(fd, at, 6);
+    reads_done++; /* not a tail call: the call site is in this function */
+    return n;
+}
+
+static int pipe_with_function(int value)
+{
+    int p[2];
+    unsigned char body[6] = {0xB8, 0, 0, 0, 0, 0xC3};
+    memcpy(body + 1, &value, 4);
+    if (pipe(p) != 0 || write(p[1], body, sizeof body) != sizeof body) {
+        perror("pipe");
+        exit(1);
+    }
+    close(p[1]);
+    return p[0];
+}
+
+/* The rogue writers. */
+__attribute__((noinline)) static void rogue_store(unsigned char *at, int value)
+{
+    *(volatile uint32_t *)(at + 1) = (uint32_t)value;
+}
+
+/* Writes the immediate through a descriptor of the process's memory. */
+static void write_through(int fd, const char *how)
+{
+    if (fd < 0) {
+        printf("%s: open refused: %s\n", how, strerror(errno));
+        return;
+    }
+    int32_t v = ROGUE;
+    ssize_t n = pwrite(fd, &v, 4, (off_t)(uintptr_t)(code + 1));
+    printf("%s: pwrite %s\n", how, n == 4 ? "landed" : strerror(errno));
+    close(fd);
+}
+
+static volatile int opens_done;
+
+/* Not tail calls: the report names these functions as the callers. */
+__attribute__((noinline)) static int rogue_open(const char *path)
+{
+    int fd = open(path, O_RDWR);
+    opens_done++;
+    return fd;
+}
+
+__attribute__((noinline)) static int rogue_openat(int dir, const char *path)
+{
+    int fd = openat(dir, path, O_RDWR);
+    opens_done++;
+    return fd;
+}
+
+__attribute__((noinline)) static void rogue_fopen(void)
+{
+    FILE *f = fopen("/proc/self/mem", "r+");
+    if (!f) {
+        printf("fopen: refused: %s\n", strerror(errno));
+        return;
+    }
+    int32_t v = ROGUE;
+    int ok = fseeko(f, (off_t)(uintptr_t)(code + 1), SEEK_SET) == 0 && fwrite(&v, 4, 1, f) == 1 &&
+             fflush(f) == 0;
+    printf("fopen: fwrite %s\n", ok ? "landed" : strerror(errno));
+    fclose(f);
+}
+
+__attribute__((noinline)) static void rogue_pvw(void)
+{
+    int32_t v = ROGUE;
+    struct iovec l = {&v, 4}, r = {code + 1, 4};
+    ssize_t n = process_vm_writev(getpid(), &l, 1, &r, 1, 0);
+    printf("process_vm_writev: %s\n", n == 4 ? "landed" : strerror(errno));
+}
+
+__attribute__((noinline)) static void rogue_pvr(void)
+{
+    int32_t v = ROGUE;
+    struct iovec l = {code + 1, 4}, r = {&v, 4};
+    ssize_t n = process_vm_readv(getpid(), &l, 1, &r, 1, 0);
+    printf("process_vm_readv: %s\n", n == 4 ? "landed" : strerror(errno));
+}
+
+/* Probes for an open window: one read() per try, EFAULT meaning "sealed,
+ * try again". */
+__attribute__((noinline)) static void rogue_read_probe(void)
+{
+    int p[2];
+    if (pipe(p) != 0)
+        exit(1);
+    int32_t v = ROGUE;
+    int tries = 0, faults = 0;
+    for (; tries < 1000; tries++) {
+        if (write(p[1], &v, 4) != 4)
+            exit(1);
+        ssize_t n = read(p[0], code + 1, 4);
+        if (n == 4)
+            break;
+        if (errno == EFAULT)
+            faults++;
+        char drain[4];
+        if (read(p[0], drain, 4) != 4)
+            exit(1);
+    }
+    printf("read probe: %d tries, %d EFAULT\n", tries + 1, faults);
+}
+
+static void emit_all(void)
+{
+    emit_function(code, 42);
+    emit_function(code + 2 * PAGE, 7);
+}
+
+int main(int argc, char **argv)
+{
+    const char *s = argc > 1 ? argv[1] : "benign";
+    const char *dir = argc > 2 ? argv[2] : "/tmp";
+    char path[256];
+    setvbuf(stdout, NULL, _IONBF, 0);
+    code = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
+                -1, 0);
+    if (code == MAP_FAILED) {
+        perror("mmap");
+        return 1;
+    }
+    emit_all();
+    printf("emitted: answer() = %d\n", answer());
+
+    if (strcmp(s, "benign") == 0) {
+        int fd = pipe_with_function(42);
+        printf("emit_by_read: %zd\n", emit_by_read(code, fd));
+        close(fd);
+        emit_function(code, 42);
+    } else if (strcmp(s, "mem-abs") == 0) {
+        write_through(rogue_open("/proc/self/mem"), "/proc/self/mem");
+    } else if (strcmp(s, "mem-pid") == 0) {
+        snprintf(path, sizeof path, "/proc/%d/mem", (int)getpid());
+        write_through(rogue_open(path), "/proc/PID/mem");
+    } else if (strcmp(s, "mem-relative") == 0) {
+        int d = open("/proc", O_RDONLY | O_DIRECTORY);
+        write_through(rogue_openat(d, "self/mem"), "openat(/proc, self/mem)");
+        close(d);
+    } else if (strcmp(s, "mem-symlink") == 0) {
+        snprintf(path, sizeof path, "%s/mem-link", dir);
+        unlink(path);
+        if (symlink("/proc/self/mem", path) != 0) {
+            perror("symlink");
+            return 1;
+        }
+        write_through(rogue_open(path), "symlink");
+        unlink(path);
+    } else if (strcmp(s, "mem-thread-self") == 0) {
+        write_through(rogue_open("/proc/thread-self/mem"), "/proc/thread-self/mem");
+    } else if (strcmp(s, "mem-task") == 0) {
+        snprintf(path, sizeof path, "/proc/self/task/%ld/mem", (long)syscall(SYS_gettid));
+        write_through(rogue_open(path), "/proc/self/task/TID/mem");
+    } else if (strcmp(s, "mem-fdreopen") == 0) {
+        int ro = open("/proc/self/mem", O_RDONLY);
+        snprintf(path, sizeof path, "/proc/self/fd/%d", ro);
+        write_through(rogue_open(path), "/proc/self/fd/N");
+        close(ro);
+    } else if (strcmp(s, "mem-fopen") == 0) {
+        rogue_fopen();
+    } else if (strcmp(s, "pvw") == 0) {
+        rogue_pvw();
+    } else if (strcmp(s, "pvr") == 0) {
+        rogue_pvr();
+    } else if (strcmp(s, "read-probe") == 0) {
+        rogue_read_probe();
+    } else if (strcmp(s, "trusted-read") == 0) {
+        int fd = pipe_with_function(99);
+        printf("emit_by_read: %zd\n", emit_by_read(code, fd));
+        printf("after emit_by_read: answer() = %d\n", answer());
+        close(fd);
+        rogue_store(code, ROGUE);
+    } else if (strcmp(s, "mem-readonly") == 0) {
+        int fd = open("/proc/self/mem", O_RDONLY);
+        unsigned char b[6] = {0};
+        ssize_t n = fd < 0 ? -1 : pread(fd, b, 6, (off_t)(uintptr_t)code);
+        printf("read-only /proc/self/mem: %zd bytes: %02x %02x %02x %02x %02x %02x\n", n, b[0],
+               b[1], b[2], b[3], b[4], b[5]);
+        if (fd >= 0)
+            close(fd);
+    } else {
+        fprintf(stderr, "kernel_paths: unknown scenario %s\n", s);
+        return 2;
+    }
+    printf("answer() = %d\n", answer());
+    return 0;
+}
