@@ -58,9 +58,9 @@ fn report(hook: &str, what: core::fmt::Arguments<'_>) -> Verdict {
         sys::tid()
     );
     crate::gate::describe_caller(&mut b, hook, view.as_deref());
-    let _ = write!(
+    let _ = writeln!(
         b,
-        "; {}\n",
+        "; {}",
         if verdict == Verdict::Refuse {
             "refused"
         } else {

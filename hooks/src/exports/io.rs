@@ -183,9 +183,9 @@ unsafe fn add_msghdr(d: &mut Dest, m: *const libc::msghdr) {
     d.add(m as u64, core::mem::size_of::<libc::msghdr>() as u64);
     d.add(h.msg_name as u64, h.msg_namelen as u64);
     d.add(h.msg_control as u64, h.msg_controllen as u64);
-    if !h.msg_iov.is_null() && h.msg_iovlen as usize <= libc::UIO_MAXIOV as usize {
+    if !h.msg_iov.is_null() && h.msg_iovlen <= libc::UIO_MAXIOV as usize {
         // SAFETY: the caller's contract.
-        unsafe { add_iovs(d, h.msg_iov, h.msg_iovlen as usize) };
+        unsafe { add_iovs(d, h.msg_iov, h.msg_iovlen) };
     }
 }
 
