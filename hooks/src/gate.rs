@@ -63,7 +63,7 @@ impl Dest {
         let Some((lo, hi)) = jg::procmem::dest_range(addr, len) else {
             return;
         };
-        if !regions::overlaps(lo, hi) {
+        if !regions::may_overlap(lo, hi) || !regions::overlaps(lo, hi) {
             return;
         }
         self.lo = self.lo.min(lo);
@@ -99,6 +99,15 @@ impl Dest {
 /// every hook before it looks at a buffer).
 pub fn any_guarded() -> bool {
     crate::state::ready() && GUARDED_PAGES.load(Relaxed) != 0
+}
+
+/// Whether a hook's single buffer touches guarded memory: the hook's
+/// whole cost when it does not (a few loads; the snapshot only when the
+/// buffer lies within the guarded address range).
+pub fn touches(addr: u64, len: u64) -> bool {
+    any_guarded()
+        && jg::procmem::dest_range(addr, len)
+            .is_some_and(|(lo, hi)| regions::may_overlap(lo, hi) && regions::overlaps(lo, hi))
 }
 
 /// This function's own registers, as the unwinder needs them: the next

@@ -48,17 +48,21 @@ pub fn writable(fd: c_int) -> bool {
     status_flags(fd).is_some_and(procmem::opens_for_write)
 }
 
-/// Whether `fd` could be a `mem` file at all (procfs, regular, 0600).
+/// Whether `fd` could be a `mem` file at all (procfs, regular, 0600): one
+/// `fstatfs` for any other file system.
 fn may_be_mem(fd: c_int) -> bool {
     // SAFETY: zeroed statfs/stat are valid out-buffers for the kernel.
     let mut fs: libc::statfs = unsafe { core::mem::zeroed() };
+    // SAFETY: the out-pointer is valid for its type.
+    if unsafe { libc::syscall(libc::SYS_fstatfs, fd, &mut fs) } != 0
+        || fs.f_type != procmem::PROC_SUPER_MAGIC
+    {
+        return false;
+    }
     // SAFETY: as above.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
-    // SAFETY: both out-pointers are valid for their types.
-    let ok = unsafe {
-        libc::syscall(libc::SYS_fstatfs, fd, &mut fs) == 0
-            && libc::syscall(libc::SYS_fstat, fd, &mut st) == 0
-    };
+    // SAFETY: the out-pointer is valid for its type.
+    let ok = unsafe { libc::syscall(libc::SYS_fstat, fd, &mut st) } == 0;
     ok && procmem::may_be_mem_file(fs.f_type, st.st_mode)
 }
 
@@ -126,19 +130,21 @@ fn read_back(fd: c_int, readable: bool) -> Option<bool> {
 }
 
 /// Whether `fd` (just opened by the program) is this process's own `mem`
-/// file with write access. errno is left as it was.
-pub fn is_own_mem_for_write(fd: c_int) -> bool {
-    if fd < 0 {
+/// file with write access. `flags`, when the call's own: an access mode
+/// without write settles it at no cost (the kernel gives the new open file
+/// exactly that mode). errno is left as it was.
+pub fn is_own_mem_for_write(fd: c_int, flags: Option<c_int>) -> bool {
+    if fd < 0 || flags.is_some_and(|f| !procmem::opens_for_write(f)) {
         return false;
     }
     let saved = sys::errno();
-    let verdict = judge(fd);
+    let verdict = judge(fd, flags);
     sys::set_errno(saved);
     verdict
 }
 
-fn judge(fd: c_int) -> bool {
-    let Some(flags) = status_flags(fd) else {
+fn judge(fd: c_int, flags: Option<c_int>) -> bool {
+    let Some(flags) = flags.or_else(|| status_flags(fd)) else {
         return false;
     };
     if !procmem::opens_for_write(flags) || !may_be_mem(fd) {

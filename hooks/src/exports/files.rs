@@ -73,8 +73,8 @@ fn report(hook: &str, what: core::fmt::Arguments<'_>) -> Verdict {
 
 /// Judges the descriptor an open call of `hook` returned: the descriptor,
 /// or -1 with EACCES if it is this process's own memory for writing.
-fn judged_fd(hook: &str, fd: c_int) -> c_int {
-    if !state::ready() || fd < 0 || !memfile::is_own_mem_for_write(fd) {
+fn judged_fd(hook: &str, fd: c_int, flags: c_int) -> c_int {
+    if !state::ready() || fd < 0 || !memfile::is_own_mem_for_write(fd, Some(flags)) {
         return fd;
     }
     let verdict = report(
@@ -95,7 +95,7 @@ fn judged_fd(hook: &str, fd: c_int) -> c_int {
 /// ones arrives in the same register either way on x86-64, so it is taken
 /// as a plain parameter and passed on.
 macro_rules! opens {
-    ($(fn $name:ident($($arg:ident: $ty:ty),*);)*) => {
+    ($(fn $name:ident($($arg:ident: $ty:ty),*) flags $flags:expr;)*) => {
         $(
             /// Fails with EACCES if it opened this process's own `mem`
             /// file with write access.
@@ -106,25 +106,25 @@ macro_rules! opens {
             pub unsafe extern "C" fn $name($($arg: $ty),*) -> c_int {
                 // SAFETY: libc's own function, with the program's arguments.
                 let fd = unsafe { crate::real!($name)($($arg),*) };
-                judged_fd(stringify!($name), fd)
+                judged_fd(stringify!($name), fd, $flags)
             }
         )*
     };
 }
 
 opens! {
-    fn open(path: *const c_char, flags: c_int, mode: mode_t);
-    fn open64(path: *const c_char, flags: c_int, mode: mode_t);
-    fn __open(path: *const c_char, flags: c_int, mode: mode_t);
-    fn __open64(path: *const c_char, flags: c_int, mode: mode_t);
-    fn __open_2(path: *const c_char, flags: c_int);
-    fn __open64_2(path: *const c_char, flags: c_int);
-    fn openat(dir: c_int, path: *const c_char, flags: c_int, mode: mode_t);
-    fn openat64(dir: c_int, path: *const c_char, flags: c_int, mode: mode_t);
-    fn __openat_2(dir: c_int, path: *const c_char, flags: c_int);
-    fn __openat64_2(dir: c_int, path: *const c_char, flags: c_int);
-    fn creat(path: *const c_char, mode: mode_t);
-    fn creat64(path: *const c_char, mode: mode_t);
+    fn open(path: *const c_char, flags: c_int, mode: mode_t) flags flags;
+    fn open64(path: *const c_char, flags: c_int, mode: mode_t) flags flags;
+    fn __open(path: *const c_char, flags: c_int, mode: mode_t) flags flags;
+    fn __open64(path: *const c_char, flags: c_int, mode: mode_t) flags flags;
+    fn __open_2(path: *const c_char, flags: c_int) flags flags;
+    fn __open64_2(path: *const c_char, flags: c_int) flags flags;
+    fn openat(dir: c_int, path: *const c_char, flags: c_int, mode: mode_t) flags flags;
+    fn openat64(dir: c_int, path: *const c_char, flags: c_int, mode: mode_t) flags flags;
+    fn __openat_2(dir: c_int, path: *const c_char, flags: c_int) flags flags;
+    fn __openat64_2(dir: c_int, path: *const c_char, flags: c_int) flags flags;
+    fn creat(path: *const c_char, mode: mode_t) flags libc::O_WRONLY;
+    fn creat64(path: *const c_char, mode: mode_t) flags libc::O_WRONLY;
 }
 
 /// A stream whose descriptor is this process's own memory for writing is
@@ -147,7 +147,7 @@ fn judged_stream(hook: &str, f: *mut FILE) -> *mut FILE {
 /// As `judged_fd`, leaving the descriptor to the stream: whether to keep
 /// it.
 fn judged_fd_keep(hook: &str, fd: c_int) -> bool {
-    if fd < 0 || !memfile::is_own_mem_for_write(fd) {
+    if fd < 0 || !memfile::is_own_mem_for_write(fd, None) {
         return true;
     }
     report(
