@@ -22,6 +22,8 @@
  *   mem-fdreopen  /proc/self/mem read-only, then /proc/self/fd/N O_RDWR
  *   mem-fopen     fopen("/proc/self/mem", "r+"), fseek, fwrite
  *   pvw           process_vm_writev(getpid()) over answer
+ *   pvw-tid       process_vm_writev to another thread's id
+ *   fread, readv, recv  those calls, from a pipe or socket into answer
  *   read-probe    read() from a pipe into answer, up to 1000 times
  *   pvr           process_vm_readv from this process into answer
  *   trusted-read  emit_by_read() a new function, then a rogue store into
@@ -32,11 +34,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -172,6 +176,72 @@ __attribute__((noinline)) static void rogue_read_probe(void)
     printf("read probe: %d tries, %d EFAULT\n", tries + 1, faults);
 }
 
+/* The same rogue value through other calls the kernel writes with. */
+static int pipe_with_rogue(void)
+{
+    int p[2];
+    int32_t v = ROGUE;
+    if (pipe(p) != 0 || write(p[1], &v, 4) != 4)
+        exit(1);
+    close(p[1]);
+    return p[0];
+}
+
+__attribute__((noinline)) static void rogue_fread(void)
+{
+    FILE *f = fdopen(pipe_with_rogue(), "r");
+    size_t n = fread(code + 1, 1, 4, f);
+    printf("fread: %s\n", n == 4 ? "landed" : "failed");
+    fclose(f);
+}
+
+__attribute__((noinline)) static void rogue_readv(void)
+{
+    int fd = pipe_with_rogue();
+    char other[8];
+    struct iovec v[2] = {{other, 0}, {code + 1, 4}};
+    ssize_t n = readv(fd, v, 2);
+    printf("readv: %s\n", n == 4 ? "landed" : strerror(errno));
+    close(fd);
+}
+
+__attribute__((noinline)) static void rogue_recv(void)
+{
+    int sv[2];
+    int32_t v = ROGUE;
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0 || write(sv[1], &v, 4) != 4)
+        exit(1);
+    ssize_t n = recv(sv[0], code + 1, 4, 0);
+    printf("recv: %s\n", n == 4 ? "landed" : strerror(errno));
+}
+
+static volatile long idle_tid;
+static volatile int idle_stop;
+
+static void *idle_thread(void *arg)
+{
+    (void)arg;
+    idle_tid = syscall(SYS_gettid);
+    while (!idle_stop)
+        usleep(1000);
+    return NULL;
+}
+
+/* process_vm_writev aimed at a thread id of this process. */
+__attribute__((noinline)) static void rogue_pvw_tid(void)
+{
+    pthread_t t;
+    pthread_create(&t, NULL, idle_thread, NULL);
+    while (!idle_tid)
+        usleep(1000);
+    int32_t v = ROGUE;
+    struct iovec l = {&v, 4}, r = {code + 1, 4};
+    ssize_t n = process_vm_writev((pid_t)idle_tid, &l, 1, &r, 1, 0);
+    printf("process_vm_writev to a thread: %s\n", n == 4 ? "landed" : strerror(errno));
+    idle_stop = 1;
+    pthread_join(t, NULL);
+}
+
 static void emit_all(void)
 {
     emit_function(code, 42);
@@ -230,6 +300,14 @@ int main(int argc, char **argv)
         rogue_fopen();
     } else if (strcmp(s, "pvw") == 0) {
         rogue_pvw();
+    } else if (strcmp(s, "pvw-tid") == 0) {
+        rogue_pvw_tid();
+    } else if (strcmp(s, "fread") == 0) {
+        rogue_fread();
+    } else if (strcmp(s, "readv") == 0) {
+        rogue_readv();
+    } else if (strcmp(s, "recv") == 0) {
+        rogue_recv();
     } else if (strcmp(s, "pvr") == 0) {
         rogue_pvr();
     } else if (strcmp(s, "read-probe") == 0) {

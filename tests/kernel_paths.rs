@@ -162,6 +162,27 @@ fn process_vm_writev_into_the_own_process_is_refused() {
     }
 }
 
+#[test]
+fn process_vm_writev_to_a_thread_id_of_the_own_process_is_refused() {
+    control("pvw-tid");
+    for backend in backends() {
+        let profile = learn(backend, "pvw-tid");
+        let got = enforce(backend, &profile, "pvw-tid", &[]);
+        assert!(
+            got.stdout.contains("to a thread: Operation not permitted"),
+            "{backend}: {}\n{}",
+            got.stdout,
+            got.stderr
+        );
+        assert!(got.stdout.contains(INTACT), "{backend}: {}", got.stdout);
+        assert!(
+            got.stderr.contains("writer rogue_pvw_tid"),
+            "{}",
+            got.stderr
+        );
+    }
+}
+
 /// A system call writing into sealed code from an untrusted caller: the
 /// store's report (once: at the first try), then SIGSEGV.
 fn write_call_refused(scenario: &str, caller: &str, hook: &str) {
@@ -198,6 +219,13 @@ fn a_read_probe_into_a_sealed_page_dies_at_the_first_probe() {
 #[test]
 fn process_vm_readv_into_sealed_code_is_refused() {
     write_call_refused("pvr", "writer rogue_pvr", "process_vm_readv");
+}
+
+#[test]
+fn fread_readv_and_recv_into_sealed_code_are_refused() {
+    write_call_refused("fread", "writer rogue_fread", "fread");
+    write_call_refused("readv", "writer rogue_readv", "readv");
+    write_call_refused("recv", "writer rogue_recv", "recv");
 }
 
 #[test]
