@@ -24,6 +24,8 @@
  *   pvw           process_vm_writev(getpid()) over answer
  *   pvw-tid       process_vm_writev to another thread's id
  *   fread, readv, recv  those calls, from a pipe or socket into answer
+ *   spawn         posix_spawn with a file action opening /proc/self/mem
+ *                 O_RDWR as fd 9; the child (sh + dd) writes through it
  *   read-probe    read() from a pipe into answer, up to 1000 times
  *   pvr           process_vm_readv from this process into answer
  *   trusted-read  emit_by_read() a new function, then a rogue store into
@@ -35,6 +37,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,6 +246,35 @@ __attribute__((noinline)) static void rogue_pvw_tid(void)
     pthread_join(t, NULL);
 }
 
+/* A spawned child that inherits a descriptor of this process's memory
+ * (opened by the spawn's file action while the child still shares this
+ * address space) and writes through it after its exec. */
+__attribute__((noinline)) static void rogue_spawn(void)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    int r = posix_spawn_file_actions_addopen(&fa, 9, "/proc/self/mem", O_RDWR, 0);
+    if (r != 0) {
+        printf("spawn file action: refused: %s\n", strerror(r));
+        return;
+    }
+    char cmd[128];
+    snprintf(cmd, sizeof cmd,
+             "printf '\\071\\005\\000\\000' | dd bs=1 seek=%lu conv=notrunc >&9 "
+             "status=none",
+             (unsigned long)(uintptr_t)(code + 1));
+    char *argv[] = {"sh", "-c", cmd, NULL};
+    pid_t pid;
+    extern char **environ;
+    if (posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, environ) != 0) {
+        printf("posix_spawn failed\n");
+        return;
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    printf("spawned writer: exit %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
 static void emit_all(void)
 {
     emit_function(code, 42);
@@ -302,6 +335,8 @@ int main(int argc, char **argv)
         rogue_pvw();
     } else if (strcmp(s, "pvw-tid") == 0) {
         rogue_pvw_tid();
+    } else if (strcmp(s, "spawn") == 0) {
+        rogue_spawn();
     } else if (strcmp(s, "fread") == 0) {
         rogue_fread();
     } else if (strcmp(s, "readv") == 0) {

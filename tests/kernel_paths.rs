@@ -140,6 +140,31 @@ fn fopen_of_proc_self_mem_for_update_is_refused() {
 }
 
 #[test]
+fn a_spawned_child_cannot_inherit_a_write_handle_on_the_parents_memory() {
+    // The file action runs in the child while it still shares the parent's
+    // address space; the descriptor it opens outlives the exec (sh + dd).
+    control("spawn");
+    for backend in backends() {
+        let profile = learn(backend, "spawn");
+        let got = enforce(backend, &profile, "spawn", &[]);
+        assert!(
+            got.stdout
+                .contains("spawn file action: refused: Permission denied"),
+            "{backend}: {}\n{}",
+            got.stdout,
+            got.stderr
+        );
+        assert!(got.stdout.contains(INTACT), "{backend}: {}", got.stdout);
+        let r = lines(
+            &got.stderr,
+            "jitguard: denied a spawn file action opening the process's own memory",
+        );
+        assert_eq!(r.len(), 1, "{backend}: {}", got.stderr);
+        assert!(r[0].contains("writer rogue_spawn"), "{}", r[0]);
+    }
+}
+
+#[test]
 fn process_vm_writev_into_the_own_process_is_refused() {
     control("pvw");
     for backend in backends() {

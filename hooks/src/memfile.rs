@@ -174,3 +174,40 @@ pub fn pid_is_own(pid: i32) -> bool {
         unsafe { libc::syscall(libc::SYS_tgkill, sys::getpid(), tid, 0) == 0 }
     })
 }
+
+/// Whether opening `path` with `oflag` would give a write handle on this
+/// process's memory, judged by the file the path names now (opened
+/// `O_PATH`, which reads nothing and runs no open handler). For opens made
+/// elsewhere on the process's behalf: a `posix_spawn` child opens its file
+/// actions with libc's internal `open` while it still shares this address
+/// space, and its `mem` file descriptor would outlive the exec.
+pub fn path_is_own_mem_for_write(path: *const c_char, oflag: c_int) -> bool {
+    if path.is_null() || !procmem::opens_for_write(oflag) {
+        return false;
+    }
+    let saved = sys::errno();
+    let follow = oflag & libc::O_NOFOLLOW;
+    // SAFETY: the program's NUL-terminated path; O_PATH opens nothing.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            path,
+            libc::O_PATH | libc::O_CLOEXEC | follow,
+        )
+    };
+    let verdict = match raw(r) {
+        // The access mode the program asked for, but never read through
+        // the O_PATH descriptor itself: write-only makes the read-back
+        // reopen the file read-only.
+        Some(fd) => {
+            let v = judge(fd as c_int, Some(libc::O_WRONLY));
+            // SAFETY: closes the descriptor opened above.
+            unsafe { libc::syscall(libc::SYS_close, fd) };
+            v
+        }
+        None => false,
+    };
+    sys::set_errno(saved);
+    verdict
+}

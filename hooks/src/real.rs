@@ -82,6 +82,7 @@ reals! {
     fopen64: fn(*const c_char, *const c_char) -> *mut FILE;
     freopen: fn(*const c_char, *const c_char, *mut FILE) -> *mut FILE;
     freopen64: fn(*const c_char, *const c_char, *mut FILE) -> *mut FILE;
+    posix_spawn_file_actions_addopen: fn(*mut libc::posix_spawn_file_actions_t, c_int, *const c_char, c_int, mode_t) -> c_int;
     process_vm_writev: fn(pid_t, *const iovec, c_ulong, *const iovec, c_ulong, c_ulong) -> ssize_t;
     // Calls the kernel writes the caller's buffers in (exports/io.rs).
     read: fn(c_int, *mut c_void, size_t) -> ssize_t;

@@ -212,3 +212,30 @@ pub unsafe extern "C" fn process_vm_writev(
     // SAFETY: libc's own function, with the program's arguments.
     unsafe { real(pid, local, ln, remote, rn, fl) }
 }
+
+/// A `posix_spawn` file action that would open this process's own `mem`
+/// file for writing in the child (which shares this address space until
+/// it execs, and keeps the descriptor after) is refused with EACCES.
+///
+/// # Safety
+/// libc's `posix_spawn_file_actions_addopen` contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn posix_spawn_file_actions_addopen(
+    actions: *mut libc::posix_spawn_file_actions_t,
+    fd: c_int,
+    path: *const c_char,
+    oflag: c_int,
+    mode: mode_t,
+) -> c_int {
+    if state::ready() && memfile::path_is_own_mem_for_write(path, oflag) {
+        let verdict = report(
+            "posix_spawn_file_actions_addopen",
+            format_args!("a spawn file action opening the process's own memory for writing"),
+        );
+        if verdict == Verdict::Refuse {
+            return libc::EACCES;
+        }
+    }
+    // SAFETY: libc's own function, with the program's arguments.
+    unsafe { crate::real!(posix_spawn_file_actions_addopen)(actions, fd, path, oflag, mode) }
+}
