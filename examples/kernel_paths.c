@@ -26,6 +26,7 @@
  *   fread, readv, recv  those calls, from a pipe or socket into answer
  *   spawn         posix_spawn with a file action opening /proc/self/mem
  *                 O_RDWR as fd 9; the child (sh + dd) writes through it
+ *   vfork         the same from a vfork child's own open()
  *   read-probe    read() from a pipe into answer, up to 1000 times
  *   pvr           process_vm_readv from this process into answer
  *   trusted-read  emit_by_read() a new function, then a rogue store into
@@ -275,6 +276,30 @@ __attribute__((noinline)) static void rogue_spawn(void)
     printf("spawned writer: exit %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
 
+/* The same through a vfork child, which shares this address space until
+ * it execs: it opens its own (that is, this) memory and passes it on. */
+__attribute__((noinline)) static void rogue_vfork(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd,
+             "printf '\\071\\005\\000\\000' | dd bs=1 seek=%lu conv=notrunc >&9 status=none",
+             (unsigned long)(uintptr_t)(code + 1));
+    pid_t pid = vfork();
+    if (pid == 0) {
+        int fd = open("/proc/self/mem", O_RDWR);
+        if (fd < 0)
+            _exit(77);
+        if (fd != 9 && dup2(fd, 9) != 9)
+            _exit(1);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    printf("vfork child: exit %d%s\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+           WIFEXITED(st) && WEXITSTATUS(st) == 77 ? " (open refused)" : "");
+}
+
 static void emit_all(void)
 {
     emit_function(code, 42);
@@ -335,6 +360,8 @@ int main(int argc, char **argv)
         rogue_pvw();
     } else if (strcmp(s, "pvw-tid") == 0) {
         rogue_pvw_tid();
+    } else if (strcmp(s, "vfork") == 0) {
+        rogue_vfork();
     } else if (strcmp(s, "spawn") == 0) {
         rogue_spawn();
     } else if (strcmp(s, "fread") == 0) {

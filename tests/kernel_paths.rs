@@ -165,6 +165,23 @@ fn a_spawned_child_cannot_inherit_a_write_handle_on_the_parents_memory() {
 }
 
 #[test]
+fn a_vfork_child_cannot_open_the_shared_memory_for_writing() {
+    control("vfork");
+    for backend in backends() {
+        let profile = learn(backend, "vfork");
+        let got = enforce(backend, &profile, "vfork", &[]);
+        assert!(
+            got.stdout.contains("vfork child: exit 77 (open refused)"),
+            "{backend}: {}\n{}",
+            got.stdout,
+            got.stderr
+        );
+        assert!(got.stdout.contains(INTACT), "{backend}: {}", got.stdout);
+        assert_eq!(lines(&got.stderr, OPEN_DENIED).len(), 1, "{}", got.stderr);
+    }
+}
+
+#[test]
 fn process_vm_writev_into_the_own_process_is_refused() {
     control("pvw");
     for backend in backends() {
