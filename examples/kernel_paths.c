@@ -27,6 +27,7 @@
  *   spawn         posix_spawn with a file action opening /proc/self/mem
  *                 O_RDWR as fd 9; the child (sh + dd) writes through it
  *   vfork         the same from a vfork child's own open()
+ *   vfork-pvw     a vfork child's process_vm_writev to its parent's pid
  *   read-probe    read() from a pipe into answer, up to 1000 times
  *   pvr           process_vm_readv from this process into answer
  *   trusted-read  emit_by_read() a new function, then a rogue store into
@@ -300,6 +301,21 @@ __attribute__((noinline)) static void rogue_vfork(void)
            WIFEXITED(st) && WEXITSTATUS(st) == 77 ? " (open refused)" : "");
 }
 
+/* A vfork child aiming process_vm_writev at its parent: another pid, the
+ * same address space. */
+__attribute__((noinline)) static void rogue_vfork_pvw(void)
+{
+    static int32_t v = ROGUE;
+    pid_t pid = vfork();
+    if (pid == 0) {
+        struct iovec l = {&v, 4}, r = {code + 1, 4};
+        _exit(process_vm_writev(getppid(), &l, 1, &r, 1, 0) == 4 ? 0 : 77);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    printf("vfork child's process_vm_writev: exit %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
 static void emit_all(void)
 {
     emit_function(code, 42);
@@ -360,6 +376,8 @@ int main(int argc, char **argv)
         rogue_pvw();
     } else if (strcmp(s, "pvw-tid") == 0) {
         rogue_pvw_tid();
+    } else if (strcmp(s, "vfork-pvw") == 0) {
+        rogue_vfork_pvw();
     } else if (strcmp(s, "vfork") == 0) {
         rogue_vfork();
     } else if (strcmp(s, "spawn") == 0) {

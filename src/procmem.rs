@@ -108,14 +108,14 @@ pub fn is_own_mem(e: Evidence) -> bool {
 }
 
 /// Whether a `process_vm_writev` target is this process: its pid, or any
-/// of its threads' ids (the kernel looks the number up as a task, so a
-/// thread id names the same address space). Pid 0 names no process there
-/// (the kernel answers ESRCH).
-pub fn pid_is_own(target: i32, own_pid: u32, is_own_thread: impl FnOnce(u32) -> bool) -> bool {
+/// task `shares_memory` says is of this address space (the kernel looks
+/// the number up as a task, so a thread id names the same address space).
+/// Pid 0 names no process there (the kernel answers ESRCH).
+pub fn pid_is_own(target: i32, own_pid: u32, shares_memory: impl FnOnce(u32) -> bool) -> bool {
     if target <= 0 {
         return false;
     }
-    target as u32 == own_pid || is_own_thread(target as u32)
+    target as u32 == own_pid || shares_memory(target as u32)
 }
 
 /// Splits `[addr, addr + len)` of a destination buffer into what the

@@ -182,6 +182,24 @@ fn a_vfork_child_cannot_open_the_shared_memory_for_writing() {
 }
 
 #[test]
+fn a_vfork_childs_process_vm_writev_to_its_parent_is_refused() {
+    // Another pid, the same address space: told by kcmp.
+    control("vfork-pvw");
+    for backend in backends() {
+        let profile = learn(backend, "vfork-pvw");
+        let got = enforce(backend, &profile, "vfork-pvw", &[]);
+        assert!(
+            got.stdout
+                .contains("vfork child's process_vm_writev: exit 77"),
+            "{backend}: {}\n{}",
+            got.stdout,
+            got.stderr
+        );
+        assert!(got.stdout.contains(INTACT), "{backend}: {}", got.stdout);
+    }
+}
+
+#[test]
 fn process_vm_writev_into_the_own_process_is_refused() {
     control("pvw");
     for backend in backends() {

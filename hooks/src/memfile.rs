@@ -69,7 +69,7 @@ fn may_be_mem(fd: c_int) -> bool {
 /// What `/proc/self/fd/N` names: outer None if it cannot be read.
 fn link_of(fd: c_int) -> Option<Option<procmem::MemLink>> {
     let path = FdPath::new(fd);
-    let mut buf = [0u8; 256];
+    let mut buf = [0u8; 512];
     // SAFETY: `path` is NUL-terminated; `buf` is writable for its length.
     let n = raw(unsafe {
         libc::syscall(
@@ -81,8 +81,8 @@ fn link_of(fd: c_int) -> Option<Option<procmem::MemLink>> {
         )
     })? as usize;
     if n >= buf.len() {
-        // Cut: a path this long is no procfs mount we know how to read.
-        return Some(None);
+        // Cut (procfs mounted this deep): unknown, so the read-back decides.
+        return None;
     }
     Some(
         core::str::from_utf8(&buf[..n])
@@ -166,12 +166,22 @@ fn judge(fd: c_int, flags: Option<c_int>) -> bool {
     })
 }
 
-/// Whether `pid` names this process or one of its threads. A thread of
-/// this process answers a signal-0 `tgkill` with this pid as its group.
+/// `KCMP_VM`: whether two tasks share their address space.
+const KCMP_VM: c_long = 1;
+
+/// Whether `pid` names this process or one of its threads (a thread of
+/// this process answers a signal-0 `tgkill` with this pid as its group),
+/// or any task sharing this address space (`kcmp`: a vfork child's
+/// parent, a `CLONE_VM` child), where the kernel has `kcmp`.
 pub fn pid_is_own(pid: i32) -> bool {
-    procmem::pid_is_own(pid, sys::getpid(), |tid| {
-        // SAFETY: signal 0 checks existence and membership; nothing is sent.
-        unsafe { libc::syscall(libc::SYS_tgkill, sys::getpid(), tid, 0) == 0 }
+    let own = sys::getpid();
+    procmem::pid_is_own(pid, own, |tid| {
+        // SAFETY: signal 0 checks existence and membership; nothing is
+        // sent. kcmp compares two tasks' mm pointers; no memory is touched.
+        unsafe {
+            libc::syscall(libc::SYS_tgkill, own, tid, 0) == 0
+                || libc::syscall(libc::SYS_kcmp, own, tid, KCMP_VM, 0, 0) == 0
+        }
     })
 }
 
