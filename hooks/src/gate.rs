@@ -27,34 +27,19 @@ use crate::writers::{self, View};
 use crate::{pkru, regions, signals, sys};
 use core::sync::atomic::Ordering::Relaxed;
 use jg::config::Mode;
+use jg::gate::DestRanges;
 use jg::pkru::KeySet;
 use jg::unwind::Regs;
 use jg::writer::{Decision, WriteSite, WriterPolicy};
 
-/// Destination ranges a gate opens, kept in its own copy (the program's
-/// iovec array may change under a call; the reseal must not). Past
-/// `MAX_RANGES` guarded ranges, the bounding range of them all is opened
-/// (its guarded pieces only).
-const MAX_RANGES: usize = 8;
-
+/// The destination buffers of one call that touch guarded memory (see
+/// `jg::gate`: the gate's own copy, what it opens and seals).
 #[derive(Clone, Copy)]
-pub struct Dest {
-    ranges: [(u64, u64); MAX_RANGES],
-    n: usize,
-    lo: u64,
-    hi: u64,
-    overflow: bool,
-}
+pub struct Dest(DestRanges);
 
 impl Dest {
     pub const fn new() -> Dest {
-        Dest {
-            ranges: [(0, 0); MAX_RANGES],
-            n: 0,
-            lo: u64::MAX,
-            hi: 0,
-            overflow: false,
-        }
+        Dest(DestRanges::new())
     }
 
     /// Adds the destination buffer `[addr, addr + len)` if it touches
@@ -63,35 +48,21 @@ impl Dest {
         let Some((lo, hi)) = jg::procmem::dest_range(addr, len) else {
             return;
         };
-        if !regions::may_overlap(lo, hi) || !regions::overlaps(lo, hi) {
-            return;
-        }
-        self.lo = self.lo.min(lo);
-        self.hi = self.hi.max(hi);
-        if self.n < MAX_RANGES {
-            self.ranges[self.n] = (lo, hi);
-            self.n += 1;
-        } else {
-            self.overflow = true;
+        if regions::may_overlap(lo, hi) && regions::overlaps(lo, hi) {
+            self.0.add(lo, hi);
         }
     }
 
     pub fn touches_guarded(&self) -> bool {
-        self.n > 0
+        !self.0.is_empty()
     }
 
     fn first_addr(&self) -> u64 {
-        self.ranges[0].0
+        self.0.first_addr().unwrap_or(0)
     }
 
-    fn each(&self, mut f: impl FnMut(u64, u64)) {
-        if self.overflow {
-            f(self.lo, self.hi);
-        } else {
-            for &(a, b) in &self.ranges[..self.n] {
-                f(a, b);
-            }
-        }
+    fn each(&self, f: impl FnMut(u64, u64)) {
+        self.0.each(f)
     }
 }
 
