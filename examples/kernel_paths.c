@@ -23,7 +23,7 @@
  *   mem-fopen     fopen("/proc/self/mem", "r+"), fseek, fwrite
  *   pvw           process_vm_writev(getpid()) over answer
  *   pvw-tid       process_vm_writev to another thread's id
- *   fread, readv, recv  those calls, from a pipe or socket into answer
+ *   fread, readv, recv, aio  those calls, from a pipe or socket into answer
  *   spawn         posix_spawn with a file action opening /proc/self/mem
  *                 O_RDWR as fd 9; the child (sh + dd) writes through it
  *   vfork         the same from a vfork child's own open()
@@ -36,6 +36,7 @@
  * Prints "answer() = N" at the end (1337: the attack landed).
  */
 #define _GNU_SOURCE
+#include <aio.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -316,6 +317,23 @@ __attribute__((noinline)) static void rogue_vfork_pvw(void)
     printf("vfork child's process_vm_writev: exit %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
 
+/* POSIX AIO: the read happens later, on libc's helper thread. */
+__attribute__((noinline)) static void rogue_aio(void)
+{
+    struct aiocb cb;
+    memset(&cb, 0, sizeof cb);
+    cb.aio_fildes = pipe_with_rogue();
+    cb.aio_buf = code + 1;
+    cb.aio_nbytes = 4;
+    if (aio_read(&cb) != 0) {
+        printf("aio_read: %s\n", strerror(errno));
+        return;
+    }
+    const struct aiocb *list[1] = {&cb};
+    aio_suspend(list, 1, NULL);
+    printf("aio_read: %s\n", aio_return(&cb) == 4 ? "landed" : strerror(aio_error(&cb)));
+}
+
 static void emit_all(void)
 {
     emit_function(code, 42);
@@ -382,6 +400,8 @@ int main(int argc, char **argv)
         rogue_vfork();
     } else if (strcmp(s, "spawn") == 0) {
         rogue_spawn();
+    } else if (strcmp(s, "aio") == 0) {
+        rogue_aio();
     } else if (strcmp(s, "fread") == 0) {
         rogue_fread();
     } else if (strcmp(s, "readv") == 0) {

@@ -282,10 +282,11 @@ fn process_vm_readv_into_sealed_code_is_refused() {
 }
 
 #[test]
-fn fread_readv_and_recv_into_sealed_code_are_refused() {
+fn fread_readv_recv_and_aio_into_sealed_code_are_refused() {
     write_call_refused("fread", "writer rogue_fread", "fread");
     write_call_refused("readv", "writer rogue_readv", "readv");
     write_call_refused("recv", "writer rogue_recv", "recv");
+    write_call_refused("aio", "writer rogue_aio", "aio_read");
 }
 
 #[test]

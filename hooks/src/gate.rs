@@ -265,6 +265,21 @@ pub fn call<R>(hook: &str, dest: &Dest, f: impl FnOnce() -> R) -> R {
     through(protection(), dest, f)
 }
 
+/// For asynchronous reads (POSIX AIO), whose kernel write happens after
+/// the call returns and so cannot be gated: a refused caller dies as at a
+/// gated call (no silent probe); any other call goes on as it would
+/// without jitguard (into sealed memory it fails later with EFAULT; see
+/// SECURITY.md).
+pub fn judge_async(hook: &str, dest: &Dest) {
+    if dest.touches_guarded() {
+        let saved = sys::errno();
+        if judge(hook, dest.first_addr()) == Decision::Deny {
+            die_by_segv();
+        }
+        sys::set_errno(saved);
+    }
+}
+
 thread_local! {
     /// The destination this thread's gate holds open in the page table
     /// (mprotect), for a `longjmp` out of a signal handler that interrupted

@@ -112,6 +112,10 @@ reals! {
     msgrcv: fn(c_int, *mut c_void, size_t, libc::c_long, c_int) -> ssize_t;
     process_vm_readv: fn(pid_t, *const iovec, c_ulong, *const iovec, c_ulong, c_ulong) -> ssize_t;
     vmsplice: fn(c_int, *const iovec, size_t, c_uint) -> ssize_t;
+    aio_read: fn(*mut libc::aiocb) -> c_int;
+    aio_read64: fn(*mut libc::aiocb) -> c_int;
+    lio_listio: fn(c_int, *const *mut libc::aiocb, c_int, *mut libc::sigevent) -> c_int;
+    lio_listio64: fn(c_int, *const *mut libc::aiocb, c_int, *mut libc::sigevent) -> c_int;
     mq_receive: fn(libc::mqd_t, *mut c_char, size_t, *mut c_uint) -> ssize_t;
     mq_timedreceive: fn(libc::mqd_t, *mut c_char, size_t, *mut c_uint, *const libc::timespec) -> ssize_t;
 }
