@@ -32,6 +32,9 @@
  *   pvr           process_vm_readv from this process into answer
  *   trusted-read  emit_by_read() a new function, then a rogue store into
  *                 the same page (the page must be sealed again)
+ *   gate-longjmp  a trusted read() into code memory blocks and is left by
+ *                 siglongjmp from a timer's handler; then a rogue store
+ *                 into that page (nothing may have stayed open)
  *   mem-readonly  /proc/self/mem read-only: pread answer's first bytes
  * Prints "answer() = N" at the end (1337: the attack landed).
  */
@@ -40,6 +43,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <sys/time.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <stdint.h>
@@ -334,6 +340,37 @@ __attribute__((noinline)) static void rogue_aio(void)
     printf("aio_read: %s\n", aio_return(&cb) == 4 ? "landed" : strerror(aio_error(&cb)));
 }
 
+/* A trusted read() that blocks, left by siglongjmp from a timer's
+ * handler: the gate must not stay open behind it. */
+static sigjmp_buf out_of_read;
+
+static void on_timer(int sig)
+{
+    (void)sig;
+    siglongjmp(out_of_read, 1);
+}
+
+static void trusted_read_left_by_longjmp(void)
+{
+    int p[2];
+    if (pipe(p) != 0)
+        exit(1);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_timer;
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {{0, 0}, {0, 50 * 1000}};
+    if (!sigsetjmp(out_of_read, 1)) {
+        setitimer(ITIMER_REAL, &it, NULL);
+        emit_by_read(code, p[0]); /* no data: blocks until the timer */
+        printf("emit_by_read returned\n");
+    } else {
+        printf("left the blocked read by siglongjmp\n");
+    }
+    close(p[0]);
+    close(p[1]);
+}
+
 static void emit_all(void)
 {
     emit_function(code, 42);
@@ -417,6 +454,9 @@ int main(int argc, char **argv)
         printf("emit_by_read: %zd\n", emit_by_read(code, fd));
         printf("after emit_by_read: answer() = %d\n", answer());
         close(fd);
+        rogue_store(code, ROGUE);
+    } else if (strcmp(s, "gate-longjmp") == 0) {
+        trusted_read_left_by_longjmp();
         rogue_store(code, ROGUE);
     } else if (strcmp(s, "mem-readonly") == 0) {
         int fd = open("/proc/self/mem", O_RDONLY);

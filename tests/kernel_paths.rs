@@ -325,6 +325,34 @@ fn a_trusted_writer_reads_into_code_and_the_page_is_sealed_again() {
 }
 
 #[test]
+fn a_gated_read_left_by_siglongjmp_leaves_nothing_open() {
+    let stock_run = stock(&bin(), &["gate-longjmp"]);
+    assert!(stock_run
+        .stdout
+        .contains("left the blocked read by siglongjmp"));
+    assert!(
+        stock_run.stdout.contains(LANDED),
+        "control: {}",
+        stock_run.stdout
+    );
+    for backend in backends() {
+        let profile = learn(backend, "gate-longjmp");
+        let got = enforce(backend, &profile, "gate-longjmp", &[]);
+        assert!(
+            got.stdout.contains("left the blocked read by siglongjmp"),
+            "{backend}: {}\n{}",
+            got.stdout,
+            got.stderr
+        );
+        assert_eq!(got.signal, Some(11), "{backend}: {}", got.stderr);
+        assert!(!got.stdout.contains(LANDED), "{backend}: {}", got.stdout);
+        let r = lines(&got.stderr, "jitguard: denied write at ");
+        assert_eq!(r.len(), 1, "{backend}: {}", got.stderr);
+        assert!(r[0].contains("writer rogue_store"), "{}", r[0]);
+    }
+}
+
+#[test]
 fn the_benign_run_passes_with_its_gated_read() {
     let want = stock(&bin(), &["benign"]);
     for backend in backends() {
