@@ -21,6 +21,8 @@
  *   mem-task      /proc/self/task/TID/mem
  *   mem-fdreopen  /proc/self/mem read-only, then /proc/self/fd/N O_RDWR
  *   mem-fopen     fopen("/proc/self/mem", "r+"), fseek, fwrite
+ *   raw-openat, raw-openat2, raw-read, raw-pvw  the same through libc's
+ *                 syscall() wrapper (openat2 has no other libc entry)
  *   pvw           process_vm_writev(getpid()) over answer
  *   pvw-tid       process_vm_writev to another thread's id
  *   fread, readv, recv, aio  those calls, from a pipe or socket into answer
@@ -55,6 +57,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <linux/openat2.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -371,6 +374,39 @@ static void trusted_read_left_by_longjmp(void)
     close(p[1]);
 }
 
+/* Through libc's generic syscall() wrapper. */
+__attribute__((noinline)) static int rogue_raw_openat(void)
+{
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/mem", O_RDWR);
+    opens_done++;
+    return fd;
+}
+
+__attribute__((noinline)) static int rogue_raw_openat2(void)
+{
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = O_RDWR;
+    int fd = (int)syscall(SYS_openat2, AT_FDCWD, "/proc/self/mem", &how, sizeof how);
+    opens_done++;
+    return fd;
+}
+
+__attribute__((noinline)) static void rogue_raw_read(void)
+{
+    int fd = pipe_with_rogue();
+    long n = syscall(SYS_read, fd, code + 1, 4);
+    printf("syscall(SYS_read): %s\n", n == 4 ? "landed" : strerror(errno));
+}
+
+__attribute__((noinline)) static void rogue_raw_pvw(void)
+{
+    int32_t v = ROGUE;
+    struct iovec l = {&v, 4}, r = {code + 1, 4};
+    long n = syscall(SYS_process_vm_writev, getpid(), &l, 1, &r, 1, 0);
+    printf("syscall(SYS_process_vm_writev): %s\n", n == 4 ? "landed" : strerror(errno));
+}
+
 static void emit_all(void)
 {
     emit_function(code, 42);
@@ -437,6 +473,14 @@ int main(int argc, char **argv)
         rogue_vfork();
     } else if (strcmp(s, "spawn") == 0) {
         rogue_spawn();
+    } else if (strcmp(s, "raw-openat") == 0) {
+        write_through(rogue_raw_openat(), "syscall(SYS_openat)");
+    } else if (strcmp(s, "raw-openat2") == 0) {
+        write_through(rogue_raw_openat2(), "syscall(SYS_openat2)");
+    } else if (strcmp(s, "raw-read") == 0) {
+        rogue_raw_read();
+    } else if (strcmp(s, "raw-pvw") == 0) {
+        rogue_raw_pvw();
     } else if (strcmp(s, "aio") == 0) {
         rogue_aio();
     } else if (strcmp(s, "fread") == 0) {

@@ -70,6 +70,15 @@ fn control(scenario: &str) {
     );
 }
 
+/// How a report names the call: `read()`, or `syscall(SYS_read)` as is.
+fn through(hook: &str) -> String {
+    if hook.ends_with(')') {
+        format!("through {hook}")
+    } else {
+        format!("through {hook}()")
+    }
+}
+
 fn lines<'a>(stderr: &'a str, prefix: &str) -> Vec<&'a str> {
     stderr.lines().filter(|l| l.starts_with(prefix)).collect()
 }
@@ -92,12 +101,7 @@ fn open_refused(scenario: &str, caller: &str, hook: &str) {
         assert!(!got.stdout.contains(LANDED), "{what}: {}", got.stdout);
         let r = lines(&got.stderr, OPEN_DENIED);
         assert_eq!(r.len(), 1, "{what}: {}", got.stderr);
-        for part in [
-            caller,
-            &format!("through {hook}()"),
-            "by thread ",
-            "; refused",
-        ] {
+        for part in [caller, &through(hook), "by thread ", "; refused"] {
             assert!(r[0].contains(part), "{what}: `{part}` missing in {}", r[0]);
         }
     }
@@ -200,6 +204,34 @@ fn a_vfork_childs_process_vm_writev_to_its_parent_is_refused() {
 }
 
 #[test]
+fn the_syscall_wrapper_is_judged_like_the_functions() {
+    open_refused(
+        "raw-openat",
+        "writer rogue_raw_openat",
+        "syscall(SYS_openat)",
+    );
+    open_refused(
+        "raw-openat2",
+        "writer rogue_raw_openat2",
+        "syscall(SYS_openat2)",
+    );
+    write_call_refused("raw-read", "writer rogue_raw_read", "syscall(SYS_read)");
+    control("raw-pvw");
+    for backend in backends() {
+        let profile = learn(backend, "raw-pvw");
+        let got = enforce(backend, &profile, "raw-pvw", &[]);
+        assert!(
+            got.stdout
+                .contains("syscall(SYS_process_vm_writev): Operation not permitted"),
+            "{backend}: {}\n{}",
+            got.stdout,
+            got.stderr
+        );
+        assert!(got.stdout.contains(INTACT), "{backend}: {}", got.stdout);
+    }
+}
+
+#[test]
 fn process_vm_writev_into_the_own_process_is_refused() {
     control("pvw");
     for backend in backends() {
@@ -260,12 +292,7 @@ fn write_call_refused(scenario: &str, caller: &str, hook: &str) {
         );
         let r = lines(&got.stderr, "jitguard: denied write at ");
         assert_eq!(r.len(), 1, "{what}: {}", got.stderr);
-        for part in [
-            "(page 0x",
-            caller,
-            &format!("through {hook}()"),
-            "writer profile: file:",
-        ] {
+        for part in ["(page 0x", caller, &through(hook), "writer profile: file:"] {
             assert!(r[0].contains(part), "{what}: `{part}` missing in {}", r[0]);
         }
     }

@@ -201,13 +201,19 @@ pub fn describe_caller<const N: usize>(
     view: Option<&View>,
 ) {
     use core::fmt::Write;
+    // `read` is shown `read()`; `syscall(SYS_read)` as it is.
+    let parens = if hook.ends_with(')') { "" } else { "()" };
     let Some(v) = view else {
-        let _ = write!(b, "writer unknown (no writer view), through {hook}()");
+        let _ = write!(b, "writer unknown (no writer view), through {hook}{parens}");
         return;
     };
     match caller_walk(v, false) {
         Some(w) => {
-            let _ = write!(b, "writer {}, through {hook}()", v.table.place(w.frames[0]));
+            let _ = write!(
+                b,
+                "writer {}, through {hook}{parens}",
+                v.table.place(w.frames[0])
+            );
             if w.n > 1 {
                 let _ = b.write_str("; callers:");
                 for (i, &ip) in w.frames[1..w.n].iter().enumerate() {
@@ -220,7 +226,10 @@ pub fn describe_caller<const N: usize>(
             }
         }
         None => {
-            let _ = write!(b, "writer unknown (the walk failed), through {hook}()");
+            let _ = write!(
+                b,
+                "writer unknown (the walk failed), through {hook}{parens}"
+            );
         }
     }
     let _ = write!(b, "; writer profile: {}", v.source);

@@ -73,7 +73,7 @@ fn report(hook: &str, what: core::fmt::Arguments<'_>) -> Verdict {
 
 /// Judges the descriptor an open call of `hook` returned: the descriptor,
 /// or -1 with EACCES if it is this process's own memory for writing.
-fn judged_fd(hook: &str, fd: c_int, flags: c_int) -> c_int {
+pub(super) fn judged_fd(hook: &str, fd: c_int, flags: c_int) -> c_int {
     if !state::ready() || fd < 0 || !memfile::is_own_mem_for_write(fd, Some(flags)) {
         return fd;
     }
@@ -197,20 +197,30 @@ pub unsafe extern "C" fn process_vm_writev(
     fl: c_ulong,
 ) -> ssize_t {
     let real = crate::real!(process_vm_writev);
-    if state::ready() && memfile::pid_is_own(pid) {
-        let saved = sys::errno();
-        let verdict = report(
-            "process_vm_writev",
-            format_args!("process_vm_writev into the process's own memory (pid {pid})"),
-        );
-        if verdict == Verdict::Refuse {
-            sys::set_errno(libc::EPERM);
-            return -1;
-        }
-        sys::set_errno(saved);
+    if refuses_writev_into_self("process_vm_writev", pid) {
+        return -1;
     }
     // SAFETY: libc's own function, with the program's arguments.
     unsafe { real(pid, local, ln, remote, rn, fl) }
+}
+
+/// Whether a `process_vm_writev` (through `hook`) to `pid` is refused:
+/// reported if aimed at this process; then errno is EPERM.
+pub(super) fn refuses_writev_into_self(hook: &str, pid: libc::pid_t) -> bool {
+    if !state::ready() || !memfile::pid_is_own(pid) {
+        return false;
+    }
+    let saved = sys::errno();
+    let verdict = report(
+        hook,
+        format_args!("process_vm_writev into the process's own memory (pid {pid})"),
+    );
+    if verdict == Verdict::Refuse {
+        sys::set_errno(libc::EPERM);
+        return true;
+    }
+    sys::set_errno(saved);
+    false
 }
 
 /// A `posix_spawn` file action that would open this process's own `mem`

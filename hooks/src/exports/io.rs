@@ -16,7 +16,7 @@ use libc::{c_char, c_int, c_long, c_uint, c_ulong, c_void, iovec, off_t, size_t,
 
 const COPY_IOVS: usize = 64;
 
-fn buf(addr: *const c_void, len: size_t) -> Dest {
+pub(super) fn buf(addr: *const c_void, len: size_t) -> Dest {
     let mut d = Dest::new();
     d.add(addr as u64, len as u64);
     d
@@ -26,7 +26,7 @@ fn buf(addr: *const c_void, len: size_t) -> Dest {
 ///
 /// # Safety
 /// `iov` points at `n` readable iovecs (libc's contract for the call).
-unsafe fn add_iovs(d: &mut Dest, iov: *const iovec, n: usize) {
+pub(super) unsafe fn add_iovs(d: &mut Dest, iov: *const iovec, n: usize) {
     for i in 0..n {
         // SAFETY: the caller's contract.
         let v = unsafe { iov.add(i).read() };
@@ -39,7 +39,7 @@ unsafe fn add_iovs(d: &mut Dest, iov: *const iovec, n: usize) {
 ///
 /// # Safety
 /// `iov`/`cnt` as libc's contract for the call.
-unsafe fn with_iovs<R>(
+pub(super) unsafe fn with_iovs<R>(
     hook: &str,
     iov: *const iovec,
     cnt: usize,
@@ -112,7 +112,11 @@ one_buffer! {
 ///
 /// # Safety
 /// `alen` is null or readable (libc's contract).
-unsafe fn add_addr(d: &mut Dest, addr: *mut libc::sockaddr, alen: *const libc::socklen_t) {
+pub(super) unsafe fn add_addr(
+    d: &mut Dest,
+    addr: *mut libc::sockaddr,
+    alen: *const libc::socklen_t,
+) {
     if !addr.is_null() && !alen.is_null() {
         // SAFETY: the caller's contract.
         let n = unsafe { alen.read() };
@@ -177,7 +181,7 @@ pub unsafe extern "C" fn __recvfrom_chk(
 ///
 /// # Safety
 /// `m` points at a readable msghdr whose iovec array is readable.
-unsafe fn add_msghdr(d: &mut Dest, m: *const libc::msghdr) {
+pub(super) unsafe fn add_msghdr(d: &mut Dest, m: *const libc::msghdr) {
     // SAFETY: the caller's contract.
     let h = unsafe { m.read() };
     d.add(m as u64, core::mem::size_of::<libc::msghdr>() as u64);

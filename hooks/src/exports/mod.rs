@@ -9,4 +9,5 @@ pub mod files;
 pub mod flow;
 pub mod io;
 pub mod memory;
+pub mod raw;
 pub mod signals;
