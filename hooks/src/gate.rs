@@ -15,8 +15,9 @@
 //! - refused: the same `jitguard: denied write` report as a rogue store,
 //!   then SIGSEGV, before the kernel writes anything.
 //!
-//! A call whose buffers touch no guarded memory costs one counter load
-//! (no region at all) or one snapshot lookup per buffer: no system call.
+//! A call whose buffers touch no guarded memory costs a few loads (no
+//! region at all, or a buffer outside the guarded address bounds), else
+//! one snapshot lookup per buffer: no system call.
 //! Nothing here allocates or takes a lock (the snapshot and the writer
 //! view are lock-free reads), so a gated `read` stays async-signal-safe.
 

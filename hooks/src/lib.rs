@@ -14,6 +14,9 @@
 //!   `writers` (modules, walk, learn), `rep`, `report`;
 //! - `fault` (decode → decide → apply), `signals`/`sigmask` (the program's
 //!   signal actions and masks), `mapping`/`remap` (the mapping calls);
+//! - `gate` (system calls that write guarded memory, judged by their call
+//!   site and opened for the call), `memfile` (is a descriptor the
+//!   process's own `mem` file);
 //! - `exports` (the C functions), `init` (start-up and exit).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]

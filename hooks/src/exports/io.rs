@@ -1,7 +1,8 @@
 //! Calls that make the kernel write into the caller's buffers: the read
 //! and receive families, `getrandom`, `process_vm_readv` into this process,
 //! `readlink`, message queues, `vmsplice` from a pipe, and `fread`, whose
-//! large reads go straight from the kernel into the caller's buffer. Each
+//! large reads go straight from the kernel into the caller's buffer
+//! (POSIX AIO reads: `aio.rs`; the `syscall()` wrapper: `raw.rs`). Each
 //! names its destination buffers and hands the real call to the gate
 //! (`crate::gate`): straight through unless a buffer touches guarded
 //! memory, then judged by the program's call site.
@@ -350,80 +351,3 @@ pub unsafe extern "C" fn mq_timedreceive(
     // SAFETY: as above.
     gate::call("mq_timedreceive", &d, || unsafe { real(q, b, n, prio, t) })
 }
-
-/// glibc's `LIO_READ` (aio.h).
-const LIO_READ: c_int = 0;
-
-/// A read request's buffer, if the control block is readable.
-///
-/// # Safety
-/// `cb` is null or points at a valid `aiocb` (libc's contract).
-unsafe fn add_aio(d: &mut Dest, cb: *const libc::aiocb) {
-    if !cb.is_null() {
-        // SAFETY: the caller's contract.
-        let (buf, n) = unsafe { ((*cb).aio_buf, (*cb).aio_nbytes) };
-        d.add(buf as u64, n as u64);
-    }
-}
-
-macro_rules! aio_reads {
-    ($($name:ident),*) => {
-        $(
-            /// The read happens later, on libc's helper thread: a refused
-            /// caller is stopped now (`gate::judge_async`).
-            ///
-            /// # Safety
-            /// libc's contract for the function of this name.
-            #[cfg_attr(not(test), no_mangle)]
-            pub unsafe extern "C" fn $name(cb: *mut libc::aiocb) -> c_int {
-                if gate::any_guarded() {
-                    let mut d = Dest::new();
-                    // SAFETY: libc's contract: a valid control block.
-                    unsafe { add_aio(&mut d, cb) };
-                    gate::judge_async(stringify!($name), &d);
-                }
-                // SAFETY: libc's own function, the program's arguments.
-                unsafe { crate::real!($name)(cb) }
-            }
-        )*
-    };
-}
-
-aio_reads!(aio_read, aio_read64);
-
-macro_rules! lio_listios {
-    ($($name:ident),*) => {
-        $(
-            /// Its `LIO_READ` requests, as `aio_read`.
-            ///
-            /// # Safety
-            /// libc's contract for the function of this name.
-            #[cfg_attr(not(test), no_mangle)]
-            pub unsafe extern "C" fn $name(
-                mode: c_int,
-                list: *const *mut libc::aiocb,
-                n: c_int,
-                sig: *mut libc::sigevent,
-            ) -> c_int {
-                if gate::any_guarded() && !list.is_null() {
-                    let mut d = Dest::new();
-                    for i in 0..n.max(0) as usize {
-                        // SAFETY: libc's contract: `n` entries, each null
-                        // or a valid control block.
-                        unsafe {
-                            let cb = list.add(i).read();
-                            if !cb.is_null() && (*cb).aio_lio_opcode == LIO_READ {
-                                add_aio(&mut d, cb);
-                            }
-                        }
-                    }
-                    gate::judge_async(stringify!($name), &d);
-                }
-                // SAFETY: libc's own function, the program's arguments.
-                unsafe { crate::real!($name)(mode, list, n, sig) }
-            }
-        )*
-    };
-}
-
-lio_listios!(lio_listio, lio_listio64);
