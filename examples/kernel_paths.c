@@ -26,6 +26,8 @@
  *   pvw           process_vm_writev(getpid()) over answer
  *   pvw-tid       process_vm_writev to another thread's id
  *   fread, readv, recv, aio  those calls, from a pipe or socket into answer
+ *   recvmsg       recvmsg into answer; recvmsg-ok an ordinary one (its
+ *                 header's outputs printed)
  *   spawn         posix_spawn with a file action opening /proc/self/mem
  *                 O_RDWR as fd 9; the child (sh + dd) writes through it
  *   vfork         the same from a vfork child's own open()
@@ -56,6 +58,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <linux/openat2.h>
 #include <sys/uio.h>
@@ -407,6 +410,69 @@ __attribute__((noinline)) static void rogue_raw_pvw(void)
     printf("syscall(SYS_process_vm_writev): %s\n", n == 4 ? "landed" : strerror(errno));
 }
 
+/* recvmsg, rogue (into code) and ordinary (its header's outputs must be
+ * what the kernel says, with code mapped: the hook's copy path). */
+static int socket_with(int32_t v, int with_fd)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) != 0)
+        exit(1);
+    struct iovec io = {&v, 4};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct msghdr mh = {0};
+    mh.msg_iov = &io;
+    mh.msg_iovlen = 1;
+    if (with_fd) {
+        mh.msg_control = u.buf;
+        mh.msg_controllen = sizeof u.buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        int zero = 0;
+        memcpy(CMSG_DATA(c), &zero, sizeof zero);
+    }
+    if (sendmsg(sv[1], &mh, 0) != 4)
+        exit(1);
+    return sv[0];
+}
+
+__attribute__((noinline)) static void rogue_recvmsg(void)
+{
+    int s = socket_with(ROGUE, 0);
+    struct iovec io = {code + 1, 4};
+    struct msghdr mh = {0};
+    mh.msg_iov = &io;
+    mh.msg_iovlen = 1;
+    ssize_t n = recvmsg(s, &mh, 0);
+    printf("recvmsg: %s\n", n == 4 ? "landed" : strerror(errno));
+}
+
+static void recvmsg_ok(void)
+{
+    int s = socket_with(7, 1);
+    int32_t got = 0;
+    char small[2];
+    struct iovec io[2] = {{small, 2}, {&got, 2}};
+    char ctl[64];
+    struct sockaddr_un from;
+    struct msghdr mh = {0};
+    mh.msg_name = &from;
+    mh.msg_namelen = sizeof from;
+    mh.msg_iov = io;
+    mh.msg_iovlen = 2;
+    mh.msg_control = ctl;
+    mh.msg_controllen = sizeof ctl;
+    ssize_t n = recvmsg(s, &mh, MSG_CMSG_CLOEXEC);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    printf("recvmsg: %zd bytes, namelen %u, controllen %zu, flags %#x, rights %d\n", n,
+           (unsigned)mh.msg_namelen, (size_t)mh.msg_controllen, mh.msg_flags,
+           c && c->cmsg_type == SCM_RIGHTS);
+}
+
 static void emit_all(void)
 {
     emit_function(code, 42);
@@ -481,6 +547,10 @@ int main(int argc, char **argv)
         rogue_raw_read();
     } else if (strcmp(s, "raw-pvw") == 0) {
         rogue_raw_pvw();
+    } else if (strcmp(s, "recvmsg") == 0) {
+        rogue_recvmsg();
+    } else if (strcmp(s, "recvmsg-ok") == 0) {
+        recvmsg_ok();
     } else if (strcmp(s, "aio") == 0) {
         rogue_aio();
     } else if (strcmp(s, "fread") == 0) {

@@ -314,6 +314,19 @@ fn fread_readv_recv_and_aio_into_sealed_code_are_refused() {
     write_call_refused("readv", "writer rogue_readv", "readv");
     write_call_refused("recv", "writer rogue_recv", "recv");
     write_call_refused("aio", "writer rogue_aio", "aio_read");
+    write_call_refused("recvmsg", "writer rogue_recvmsg", "recvmsg");
+}
+
+#[test]
+fn an_ordinary_recvmsg_sees_what_the_kernel_wrote_into_its_header() {
+    // With code mapped the hook hands the kernel a copy of the header and
+    // its iovec array: the outputs must reach the program's header.
+    let want = same_as_stock("kernel_paths", "recvmsg-ok");
+    assert!(
+        want.stdout.contains("recvmsg: 4 bytes,") && want.stdout.contains("rights 1"),
+        "{}",
+        want.stdout
+    );
 }
 
 #[test]

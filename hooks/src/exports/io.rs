@@ -7,10 +7,10 @@
 //! (`crate::gate`): straight through unless a buffer touches guarded
 //! memory, then judged by the program's call site.
 //!
-//! iovec arrays of up to `COPY_IOVS` entries are copied to the stack and
-//! the copy is what the kernel gets, so another thread cannot point an
-//! entry into guarded memory between the check and the call; longer
-//! arrays (and recvmsg/recvmmsg headers) are checked in place.
+//! iovec arrays (and `recvmsg` headers) of up to `COPY_IOVS` entries are
+//! copied to the stack and the copy is what the kernel gets, so another
+//! thread cannot point an entry into guarded memory between the check and
+//! the call; longer arrays and `recvmmsg` headers are checked in place.
 
 use crate::gate::{self, Dest};
 use libc::{c_char, c_int, c_long, c_uint, c_ulong, c_void, iovec, off_t, size_t, ssize_t};
@@ -203,11 +203,40 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, m: *mut libc::msghdr, fl: c_int) -> 
         // SAFETY: libc's own function, the program's arguments.
         return unsafe { real(fd, m, fl) };
     }
-    let mut d = Dest::new();
     // SAFETY: libc's contract: a valid message header.
-    unsafe { add_msghdr(&mut d, m) };
-    // SAFETY: as above.
-    gate::call("recvmsg", &d, || unsafe { real(fd, m, fl) })
+    let mut h = unsafe { m.read() };
+    if h.msg_iov.is_null() || h.msg_iovlen > COPY_IOVS {
+        let mut d = Dest::new();
+        // SAFETY: as above.
+        unsafe { add_msghdr(&mut d, m) };
+        // SAFETY: as above.
+        return gate::call("recvmsg", &d, || unsafe { real(fd, m, fl) });
+    }
+    // The kernel gets a judged copy of the header and its iovec array (no
+    // other thread can re-point them under the call); what it writes into
+    // the header is handed back, inside the gate.
+    let mut iov = [iovec {
+        iov_base: core::ptr::null_mut(),
+        iov_len: 0,
+    }; COPY_IOVS];
+    // SAFETY: libc's contract: `msg_iovlen` readable entries.
+    unsafe { core::ptr::copy_nonoverlapping(h.msg_iov, iov.as_mut_ptr(), h.msg_iovlen) };
+    h.msg_iov = iov.as_mut_ptr();
+    let mut d = Dest::new();
+    d.add(m as u64, core::mem::size_of::<libc::msghdr>() as u64);
+    // SAFETY: the copy is a valid header with a valid iovec array.
+    unsafe { add_msghdr(&mut d, &h) };
+    gate::call("recvmsg", &d, || {
+        // SAFETY: the kernel fills our copy; the program's header gets the
+        // fields recvmsg returns in it.
+        unsafe {
+            let r = real(fd, &mut h, fl);
+            (&raw mut (*m).msg_namelen).write(h.msg_namelen);
+            (&raw mut (*m).msg_controllen).write(h.msg_controllen);
+            (&raw mut (*m).msg_flags).write(h.msg_flags);
+            r
+        }
+    })
 }
 
 /// # Safety
