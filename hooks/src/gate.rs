@@ -347,18 +347,24 @@ fn through<R>(p: &Protection, dest: &Dest, f: impl FnOnce() -> R) -> R {
             // pages no write has keyed yet), for this thread only: signal
             // handlers run with the kernel's PKRU, other threads keep
             // theirs.
+            // Only the guarded pages' keys: past 64 pages, every key.
             let mut keys = KeySet::single(k.policy.reserve_key());
             let mut pages = 0u64;
             dest.each(|a, b| {
-                let mut pg = jg::page_floor(a);
-                while pg < b && pages < 64 {
-                    keys = keys.with(k.policy.key_for_addr(pg));
-                    pg += jg::PAGE_SIZE;
-                    pages += 1;
-                }
-                if pg < b {
-                    keys = k.set;
-                }
+                regions::with_snapshot(|s| {
+                    let Some(s) = s else { return };
+                    for (lo, hi, _) in s.pieces(jg::page_floor(a), jg::page_ceil(b)) {
+                        let mut pg = lo;
+                        while pg < hi && pages < 64 {
+                            keys = keys.with(k.policy.key_for_addr(pg));
+                            pg += jg::PAGE_SIZE;
+                            pages += 1;
+                        }
+                        if pg < hi {
+                            keys = k.set;
+                        }
+                    }
+                })
             });
             let saved = pkru::read();
             pkru::write(saved.opened(keys));
