@@ -14,6 +14,9 @@
 //!   `writers` (modules, walk, learn), `rep`, `report`;
 //! - `fault` (decode → decide → apply), `signals`/`sigmask` (the program's
 //!   signal actions and masks), `mapping`/`remap` (the mapping calls);
+//! - `gate` (system calls that write guarded memory, judged by their call
+//!   site and opened for the call), `memfile` (is a descriptor the
+//!   process's own `mem` file);
 //! - `exports` (the C functions), `init` (start-up and exit);
 //! - beside them all, `vault`: the protected memory jitguard's own state
 //!   lives in (and the allocator that puts it there).
@@ -26,10 +29,12 @@
 mod counters;
 pub mod exports;
 mod fault;
+mod gate;
 mod init;
 #[macro_use]
 mod log;
 mod mapping;
+mod memfile;
 mod pkru;
 mod protect;
 mod published;

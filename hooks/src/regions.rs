@@ -5,7 +5,8 @@
 use crate::counters::GUARDED_PAGES;
 use crate::published::{Published, Readers};
 use crate::vault::{self, Paged, VaultCell};
-use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::AtomicU64;
+use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use jg::regions::{Region, RegionMap};
 use libc::c_int;
 use parking_lot::Mutex;
@@ -116,8 +117,23 @@ pub fn read<R>(f: impl FnOnce(&RegionMap) -> R) -> R {
     f(MAP.get())
 }
 
+/// The lowest guarded address and the end of the highest region (both 0
+/// when none): the system call hooks' first test of a buffer (two loads,
+/// no shared cache line written), before the snapshot.
+#[link_section = "jitguard_vault"]
+static BOUNDS: Paged<[AtomicU64; 2]> = Paged([AtomicU64::new(0), AtomicU64::new(0)]);
+
+/// Whether `[start, end)` may overlap a guarded region (false: surely not).
+pub fn may_overlap(start: u64, end: u64) -> bool {
+    start < BOUNDS[1].load(Acquire) && end > BOUNDS[0].load(Acquire)
+}
+
 fn publish(map: &RegionMap) {
     GUARDED_PAGES.store(map.bytes() / jg::PAGE_SIZE, Relaxed);
+    let lo = map.iter().next().map_or(0, |r| r.start);
+    let hi = map.iter().last().map_or(0, |r| r.end);
+    BOUNDS[0].store(lo, Release);
+    BOUNDS[1].store(hi, Release);
     SNAPSHOT.publish(Snapshot {
         regions: map.iter().copied().collect(),
     });

@@ -167,6 +167,45 @@ fn step(
 /// The frames from the faulting instruction outwards. With
 /// `until_decider`, stops at the first frame outside the shared libraries.
 pub fn walk(view: &View, regs: Regs, until_decider: bool, call_ret: Option<u64>) -> Walk {
+    walk_frames(view, regs, true, until_decider, call_ret)
+}
+
+/// How many of jitguard's own frames a hook's walk steps out of.
+const MAX_OWN_FRAMES: usize = 16;
+
+/// The walk of a program's call into one of jitguard's hooks: `here` are
+/// the registers of a jitguard frame (`gate::caller_walk`), stepped out of
+/// libjitguard.so's own frames; the walk then goes on as `walk` does from
+/// the first frame outside it, a return address (its call site names the
+/// caller, as a faulting instruction names a store's writer).
+pub fn walk_from_hook(view: &View, here: Regs, until_decider: bool) -> Option<Walk> {
+    let call_ret = crate::window::current().call_end().map(|e| e.ret);
+    let own: *const Module = view
+        .table
+        .find(walk_from_hook as *const () as usize as u64)?;
+    let mem = Mem::new(&view.table, here.get(unwind::RSP)?);
+    let (mut regs, mut first) = (here, true);
+    for _ in 0..MAX_OWN_FRAMES {
+        if !view
+            .table
+            .find(regs.ip())
+            .is_some_and(|m| core::ptr::eq(m, own))
+        {
+            return Some(walk_frames(view, regs, first, until_decider, call_ret));
+        }
+        regs = step(&mem, view, &regs, first, call_ret)?;
+        first = false;
+    }
+    None
+}
+
+fn walk_frames(
+    view: &View,
+    regs: Regs,
+    first: bool,
+    until_decider: bool,
+    call_ret: Option<u64>,
+) -> Walk {
     let mem = Mem::new(&view.table, regs.get(unwind::RSP).unwrap_or(u64::MAX));
     let mut w = Walk {
         frames: [0; MAX_FRAMES],
@@ -188,7 +227,7 @@ pub fn walk(view: &View, regs: Regs, until_decider: bool, call_ret: Option<u64>)
         if w.n == MAX_FRAMES {
             break;
         }
-        match step(&mem, view, &regs, w.n == 1, call_ret) {
+        match step(&mem, view, &regs, first && w.n == 1, call_ret) {
             Some(next) => regs = next,
             None => break,
         }
