@@ -153,7 +153,36 @@ impl AliasTable {
 
     /// Whether a tracked view overlaps `[s, e)`.
     pub fn overlaps(&self, s: u64, e: u64) -> bool {
-        self.views.range(..e).next_back().is_some_and(|(_, v)| v.end > s)
+        self.views
+            .range(..e)
+            .next_back()
+            .is_some_and(|(_, v)| v.end > s)
+    }
+
+    /// The views inside `[s, e)`, cut to it.
+    pub fn views_in(&self, s: u64, e: u64) -> Vec<View> {
+        let mut out: Vec<View> = self
+            .views
+            .range(..e)
+            .rev()
+            .take_while(|(_, v)| v.end > s)
+            .map(|(_, v)| v.cut(v.start.max(s), v.end.min(e)))
+            .collect();
+        out.reverse();
+        out
+    }
+
+    /// The merged address ranges of every view (for a lock-free check of
+    /// whether a call touches one).
+    pub fn spans(&self) -> Vec<(u64, u64)> {
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        for v in self.views.values() {
+            match out.last_mut() {
+                Some(last) if last.1 == v.start => last.1 = v.end,
+                _ => out.push((v.start, v.end)),
+            }
+        }
+        out
     }
 
     /// Forgets `[s, e)` (munmap), splitting views at its edges.
@@ -439,6 +468,7 @@ mod tests {
     fn remove_splits_and_keeps_offsets() {
         let mut t = AliasTable::new();
         t.insert(view(100, 10, 3, RW));
+        assert_eq!(t.views_in(101 * P, 103 * P)[0].offset, 4 * P);
         let gone = t.remove(102 * P, 105 * P);
         assert_eq!(gone.len(), 1);
         assert_eq!(gone[0].offset, 5 * P);
@@ -448,6 +478,7 @@ mod tests {
         assert!(t.overlaps(101 * P, 103 * P));
         assert!(!t.overlaps(102 * P, 105 * P));
         assert_eq!(t.len(), 2);
+        assert_eq!(t.spans(), vec![(100 * P, 102 * P), (105 * P, 110 * P)]);
     }
 
     #[test]

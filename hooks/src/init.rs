@@ -64,6 +64,8 @@ pub extern "C" fn jitguard_init() {
         .map(|t| jg::maps::parse_maps(&t))
         .unwrap_or_default();
     crate::stack::record_main_thread(&maps);
+    crate::aliases::check_personality_at_start();
+    crate::aliases::record_existing(&maps);
     guard_existing_mappings(maps);
     register_fork_handlers();
     crate::status::publish(g, &writers::source_name());
@@ -172,6 +174,7 @@ fn guard_existing_mappings(maps: Vec<jg::maps::Mapping>) {
 // calls take them one at a time, never nested the other way).
 extern "C" fn before_fork() {
     writers::lock_for_fork();
+    crate::aliases::lock_for_fork();
     regions::lock_for_fork();
 }
 
@@ -180,6 +183,7 @@ extern "C" fn after_fork_parent() {
     // guards.
     unsafe {
         regions::unlock_after_fork(false);
+        crate::aliases::unlock_after_fork();
         writers::unlock_after_fork(false);
     }
 }
@@ -188,6 +192,7 @@ extern "C" fn after_fork_child() {
     // SAFETY: as above; the child has only this thread.
     unsafe {
         regions::unlock_after_fork(true);
+        crate::aliases::unlock_after_fork();
         writers::unlock_after_fork(true);
     }
     signals::reset_readers_in_child();

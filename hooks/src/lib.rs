@@ -21,6 +21,7 @@
 // constructor and the dynamic symbol table, which tests leave out.
 #![cfg_attr(test, allow(dead_code))]
 
+mod aliases;
 mod counters;
 pub mod exports;
 mod fault;
@@ -36,6 +37,7 @@ mod regions;
 mod remap;
 mod rep;
 mod report;
+mod shm;
 mod sigmask;
 mod signals;
 mod stack;

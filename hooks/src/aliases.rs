@@ -1,0 +1,413 @@
+//! Writable aliases of code, kept by the mapping calls: every view of a
+//! shared object (and every executable file view) is recorded in the
+//! alias table (`jg::aliases`), and a writing view whose bytes are
+//! executable in another view is guarded like W+X memory: keys or no
+//! write, trusted writers, call windows.
+//!
+//! Order of the locks: the alias table, then the region lock (`edit`).
+//! The writer view is built before the table is locked. Neither lock is
+//! taken by the mapping calls malloc makes (anonymous, never tracked).
+
+use crate::mapping::{is_wx, mmap_guarded, mprotect_guarded};
+use crate::published::Published;
+use crate::regions::{edit, page_span};
+use crate::state::protection;
+use crate::sys::{self, SysResult};
+use crate::writers;
+use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use jg::aliases::{effective_prot, makedev, AliasTable, Object, Pending, Sync, View};
+use jg::regions::RegionMap;
+use libc::{c_int, c_void, off_t, size_t};
+use parking_lot::{Mutex, MutexGuard};
+
+static TABLE: Mutex<AliasTable> = Mutex::new(AliasTable::new());
+
+/// The address ranges of every tracked view, for the lock-free check.
+static SPANS: Published<Box<[(u64, u64)]>> = Published::new();
+
+/// Set once any thread may run with READ_IMPLIES_EXEC (at start-up, or
+/// through `personality`): only then is the thread's personality read.
+static READ_IMPLIES_EXEC_SEEN: AtomicBool = AtomicBool::new(false);
+
+const PERSONALITY_QUERY: libc::c_ulong = 0xffff_ffff;
+
+/// The calling thread's personality (a query changes nothing).
+pub fn personality_now() -> u32 {
+    // SAFETY: personality(0xffffffff) only reads the persona.
+    unsafe { libc::syscall(libc::SYS_personality, PERSONALITY_QUERY) as u32 }
+}
+
+/// Notes that READ_IMPLIES_EXEC may be in force (start-up check, or the
+/// program's `personality` call).
+pub fn note_personality(persona: u32) {
+    if persona != PERSONALITY_QUERY as u32 && persona & jg::aliases::READ_IMPLIES_EXEC != 0 {
+        if !READ_IMPLIES_EXEC_SEEN.swap(true, Relaxed) {
+            crate::log!(
+                Info,
+                "READ_IMPLIES_EXEC: readable mappings are executable; readable and writable ones are guarded as W+X"
+            );
+        }
+    }
+}
+
+/// The protection the kernel gives `prot` in the calling thread.
+pub fn effective(prot: c_int) -> c_int {
+    let rie = READ_IMPLIES_EXEC_SEEN.load(Relaxed)
+        && personality_now() & jg::aliases::READ_IMPLIES_EXEC != 0;
+    effective_prot(prot, rie)
+}
+
+/// Whether any tracked view overlaps `[s, e)` (lock-free).
+pub fn tracks(s: u64, e: u64) -> bool {
+    let Some(spans) = SPANS.read() else {
+        return false;
+    };
+    let i = spans.partition_point(|&(_, end)| end <= s);
+    spans.get(i).is_some_and(|&(start, _)| start < e)
+}
+
+fn shared(flags: c_int) -> bool {
+    matches!(flags & 3, libc::MAP_SHARED | libc::MAP_SHARED_VALIDATE)
+}
+
+/// Whether an mmap must go through the alias table: a shared or
+/// executable mapping of an object, or a fixed mapping over a view.
+pub fn wants_mmap(addr: u64, len: u64, eff: c_int, flags: c_int, fd: c_int) -> bool {
+    let object = fd >= 0 && flags & libc::MAP_ANONYMOUS == 0;
+    let fixed = flags & (libc::MAP_FIXED | libc::MAP_FIXED_NOREPLACE) != 0;
+    (object && (shared(flags) || eff & libc::PROT_EXEC != 0))
+        || (fixed && tracks(addr, addr.saturating_add(len)))
+}
+
+/// The object behind `fd`.
+fn object_of(fd: c_int) -> Option<Object> {
+    // SAFETY: all-zero is a valid `stat`; fstat fills it or fails.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: `st` is a valid, writable stat buffer.
+    let r = unsafe { libc::syscall(libc::SYS_fstat, fd, &mut st as *mut libc::stat) };
+    (r == 0).then_some(Object::File {
+        dev: st.st_dev,
+        ino: st.st_ino,
+    })
+}
+
+/// The table, locked, with the writer view built first if `needs_view`
+/// says the change will guard something (building it reads symbol tables:
+/// done once, and only by processes that have code aliases).
+pub fn lock_for(needs_view: impl Fn(&AliasTable) -> bool) -> MutexGuard<'static, AliasTable> {
+    let t = TABLE.lock();
+    if writers::view().is_some() || !needs_view(&t) {
+        return t;
+    }
+    drop(t);
+    writers::ensure_view();
+    TABLE.lock()
+}
+
+/// Whether syncing `t` (with `extra` about to exist) would guard anything,
+/// `extra` itself included.
+pub fn would_guard(t: &AliasTable, extra: Option<Pending>) -> bool {
+    extra.is_some_and(|p| t.would_alias(p)) || !t.clone().sync(extra).guard.is_empty()
+}
+
+fn publish(t: &AliasTable) {
+    SPANS.publish(t.spans().into_boxed_slice());
+}
+
+/// Carries out a sync in the region map: released pieces go back to
+/// their views' protection (a piece whose view is W+X stays with the W+X
+/// guard; one with no view left is only forgotten), new pieces are
+/// guarded.
+pub fn apply(t: &AliasTable, s: &Sync, map: &mut RegionMap) {
+    let p = protection();
+    for r in &s.release {
+        let mut at = r.start;
+        for v in t.views_in(r.start, r.end) {
+            if v.start > at {
+                map.remove(at, v.start);
+            }
+            at = v.end;
+            if !is_wx(v.prot) {
+                let _ = p.unguard(map, v.start, v.end, v.prot, 0);
+            }
+        }
+        if at < r.end {
+            map.remove(at, r.end);
+        }
+    }
+    for r in &s.guard {
+        match p.guard(map, r.start, r.end, r.prot) {
+            Ok(1) => {
+                crate::log!(
+                    Info,
+                    "guarding {:#x}-{:#x}: a writable alias of code",
+                    r.start,
+                    r.end
+                );
+                writers::notice_if_unauthenticated();
+            }
+            Ok(_) => {}
+            Err(e) => crate::log!(
+                Warn,
+                "could not guard the writable alias {:#x}-{:#x} (errno {e})",
+                r.start,
+                r.end
+            ),
+        }
+    }
+}
+
+/// Syncs `t` and applies the result; `force` pieces are guarded again
+/// even if the table had them (their protection was just reset).
+fn settle(t: &mut AliasTable, map: &mut RegionMap, force: Option<(u64, u64)>) {
+    let mut s = t.sync(None);
+    if let Some((a, b)) = force {
+        s.guard.extend(t.guarded().overlapping(a, b));
+    }
+    apply(t, &s, map);
+    publish(t);
+}
+
+/// mmap of an object, or over a view.
+pub fn mmap(
+    addr: *mut c_void,
+    len: size_t,
+    prot: c_int,
+    eff: c_int,
+    flags: c_int,
+    fd: c_int,
+    off: off_t,
+) -> SysResult {
+    let object = (fd >= 0 && flags & libc::MAP_ANONYMOUS == 0)
+        .then(|| object_of(fd))
+        .flatten();
+    let pending = object.map(|object| Pending {
+        object,
+        offset: off as u64,
+        len: jg::page_ceil(len as u64),
+        prot: eff,
+    });
+    let mut t = lock_for(|t| would_guard(t, pending));
+    // The writing views this one will alias are guarded before it exists;
+    // a writing view that will alias code is mapped without write, so it
+    // is never writable under key 0.
+    let drop_write = pending.is_some_and(|p| shared(flags) && t.would_alias(p));
+    let pre = t.sync(pending);
+    if !pre.guard.is_empty() {
+        edit(|map| apply(&t, &pre, map));
+    }
+    let (p1, e1) = if drop_write {
+        (prot & !libc::PROT_WRITE, eff & !libc::PROT_WRITE)
+    } else {
+        (prot, eff)
+    };
+    let r = mmap_guarded(addr, len, p1, e1, flags, fd, off);
+    edit(|map| {
+        if let Ok(base) = r {
+            let (s, e) = page_span(base as u64, len as u64);
+            t.remove(s, e);
+            if let Some(object) = object {
+                t.insert(View {
+                    start: s,
+                    end: e,
+                    object,
+                    offset: off as u64,
+                    prot: eff,
+                    shared: shared(flags),
+                });
+            }
+            settle(&mut t, map, None);
+            if drop_write {
+                // Parts the alias guard did not take get the write asked for.
+                for (a, b) in t.guarded().uncovered(s, e) {
+                    let _ = sys::mprotect(a, b - a, prot);
+                }
+            }
+        } else {
+            settle(&mut t, map, None);
+        }
+    });
+    r
+}
+
+/// mprotect of memory holding a view. A writing view that stays an alias
+/// of code never becomes writable under key 0 on the way.
+pub fn mprotect(addr: u64, len: u64, prot: c_int, eff: c_int) -> SysResult {
+    let (s, e) = page_span(addr, len);
+    let after = |t: &AliasTable| {
+        let mut t = t.clone();
+        t.set_prot(s, e, eff);
+        t
+    };
+    let mut t = lock_for(|t| would_guard(&after(t), None));
+    let before = t.clone();
+    t.set_prot(s, e, eff);
+    if is_wx(eff) {
+        let r = mprotect_guarded(addr, len, prot, eff);
+        if r.is_err() {
+            *t = before;
+        }
+        edit(|map| settle(&mut t, map, None));
+        return r;
+    }
+    let mut next = t.clone();
+    next.sync(None);
+    let keep = !next.guarded().overlapping(s, e).is_empty();
+    let first = if keep { prot & !libc::PROT_WRITE } else { prot };
+    edit(|map| {
+        let r = protection()
+            .unguard(map, s, e, first, 0)
+            .and_then(|_| sys::mprotect(s, e - s, first));
+        if r.is_err() {
+            *t = before;
+        }
+        settle(&mut t, map, Some((s, e)));
+        if keep && r.is_ok() {
+            for (a, b) in t.guarded().uncovered(s, e) {
+                let _ = sys::mprotect(a, b - a, prot);
+            }
+        }
+        r
+    })
+}
+
+/// pkey_mprotect of memory holding a view: as mprotect, then the
+/// program's key on the parts that are not guarded.
+pub fn pkey_mprotect(s: u64, e: u64, prot: c_int, pkey: c_int) -> SysResult {
+    let eff = effective(prot);
+    mprotect(s, e - s, prot, eff)?;
+    if pkey == 0 {
+        return Ok(0);
+    }
+    // The guarded pieces (aliases of code, or W+X) keep jitguard's keys.
+    let pieces = crate::regions::with_snapshot(|snap| {
+        let mut at = s;
+        let mut pieces: Vec<(u64, u64)> = Vec::new();
+        if let Some(snap) = snap {
+            for (a, b, _) in snap.pieces(s, e) {
+                if a > at {
+                    pieces.push((at, a));
+                }
+                at = b;
+            }
+        }
+        if at < e {
+            pieces.push((at, e));
+        }
+        pieces
+    });
+    for (a, b) in pieces {
+        sys::pkey_mprotect(a, b - a, prot, pkey)?;
+    }
+    Ok(0)
+}
+
+/// munmap of memory holding a view.
+pub fn munmap(addr: *mut c_void, len: size_t) -> SysResult {
+    let (s, e) = page_span(addr as u64, len as u64);
+    let mut t = TABLE.lock();
+    edit(|map| {
+        let r = sys::munmap(addr, len);
+        if r.is_ok() {
+            map.remove(s, e);
+            t.remove(s, e);
+        }
+        settle(&mut t, map, None);
+        r
+    })
+}
+
+/// mremap of memory holding a view: `inner` moves the memory (and the
+/// guarded regions in it); the views follow.
+pub fn mremap(
+    old: u64,
+    old_len: u64,
+    new_len: u64,
+    inner: impl FnOnce() -> SysResult,
+) -> SysResult {
+    let mut t = lock_for(|_| false);
+    let r = inner();
+    if let Ok(to) = r {
+        t.remap(
+            old,
+            jg::page_ceil(old_len),
+            to as u64,
+            jg::page_ceil(new_len),
+        );
+    }
+    edit(|map| settle(&mut t, map, None));
+    r
+}
+
+/// SysV attach or detach: `attach` maps (returning the view to record, or
+/// None) under the table lock; the alias guard follows.
+pub fn sysv<R>(
+    pending: Option<Pending>,
+    attach: impl FnOnce(&mut AliasTable, &mut RegionMap) -> R,
+) -> R {
+    let mut t = lock_for(|t| would_guard(t, pending));
+    let pre = t.sync(pending);
+    if !pre.guard.is_empty() {
+        edit(|map| apply(&t, &pre, map));
+    }
+    edit(|map| {
+        let r = attach(&mut t, map);
+        settle(&mut t, map, None);
+        r
+    })
+}
+
+/// The views that existed before start-up: shared mappings of objects and
+/// executable file mappings (W+X ones are guarded as such already).
+pub fn record_existing(maps: &[jg::maps::Mapping]) {
+    let views: Vec<View> = maps
+        .iter()
+        .filter(|m| m.inode != 0 && (!m.private || m.exec))
+        .map(|m| View {
+            start: m.start,
+            end: m.end,
+            object: if m.path.starts_with("/SYSV") {
+                Object::Sysv(m.inode as i32)
+            } else {
+                Object::File {
+                    dev: makedev(m.dev.0, m.dev.1),
+                    ino: m.inode,
+                }
+            },
+            offset: m.offset,
+            prot: libc::PROT_READ * m.read as c_int
+                | libc::PROT_WRITE * m.write as c_int
+                | libc::PROT_EXEC * m.exec as c_int,
+            shared: !m.private,
+        })
+        .collect();
+    if views.is_empty() {
+        return;
+    }
+    let mut candidate = AliasTable::new();
+    for v in &views {
+        candidate.insert(*v);
+    }
+    let mut t = lock_for(|_| would_guard(&candidate, None));
+    *t = candidate;
+    edit(|map| settle(&mut t, map, None));
+}
+
+/// Holds the table lock across fork (taken before the region lock).
+pub fn lock_for_fork() {
+    core::mem::forget(TABLE.lock());
+}
+
+/// After fork, in parent and child.
+///
+/// # Safety
+/// Only after `lock_for_fork` on this thread.
+pub unsafe fn unlock_after_fork() {
+    // SAFETY: the caller's contract: this thread holds the lock.
+    unsafe { TABLE.force_unlock() };
+}
+
+/// Start-up: READ_IMPLIES_EXEC set before exec.
+pub fn check_personality_at_start() {
+    note_personality(personality_now());
+}
