@@ -332,7 +332,7 @@ impl Profile {
 /// The built-in profiles, by name; each applies where its `detect`
 /// functions are present.
 pub fn builtin() -> Vec<(&'static str, Profile)> {
-    const BUILTIN: [(&str, &str); 4] = [
+    const BUILTIN: [(&str, &str); 5] = [
         (
             "wamr-fast-jit",
             include_str!("../profiles/wamr-fast-jit.profile"),
@@ -340,6 +340,10 @@ pub fn builtin() -> Vec<(&'static str, Profile)> {
         ("pcre2-jit", include_str!("../profiles/pcre2-jit.profile")),
         ("node-v8", include_str!("../profiles/node-v8.profile")),
         ("hotspot", include_str!("../profiles/hotspot.profile")),
+        (
+            "erlang-beam-jit",
+            include_str!("../profiles/erlang-beam-jit.profile"),
+        ),
     ];
     BUILTIN
         .iter()
