@@ -27,6 +27,10 @@
  *   fork         memfd-rx; a forked child does the store (attack) or
  *                re-emits (benign); the parent reports how the child ended
  *   loop         memfd-rx; 2,000 emits into 16 pages, checked and summed
+ *
+ * With ALIASES_SMAPS=FILE, /proc/self/smaps is copied to FILE at the end
+ * and the views' addresses go to stderr ("rw=ADDR x=ADDR"), so a test can
+ * read the protection keys of the RW view.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -103,6 +107,23 @@ static void exercise(unsigned char *rw, unsigned char *x, int attack)
     }
 }
 
+static void dump_smaps(const void *rw, const void *x)
+{
+    const char *path = getenv("ALIASES_SMAPS");
+    if (!path)
+        return;
+    FILE *in = fopen("/proc/self/smaps", "r"), *out = fopen(path, "w");
+    if (!in || !out)
+        die("smaps");
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        fwrite(buf, 1, n, out);
+    fclose(in);
+    fclose(out);
+    fprintf(stderr, "rw=%p x=%p\n", rw, x);
+}
+
 static void dual(int fd, unsigned char **rw, unsigned char **x, int xprot)
 {
     *x = map(LEN, xprot, MAP_SHARED, fd);
@@ -120,6 +141,7 @@ int main(int argc, char **argv)
         int xprot = PROT_READ | PROT_EXEC | (!strcmp(s, "memfd-rwx") ? PROT_WRITE : 0);
         dual(memfd(LEN), &rw, &x, xprot);
         exercise(rw, x, attack);
+        dump_smaps(rw, x);
     } else if (!strcmp(s, "rw-first")) {
         int fd = memfd(LEN);
         rw = map(LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
@@ -216,6 +238,7 @@ int main(int argc, char **argv)
             sum += run(x + at);
         }
         printf("sum = %ld\n", sum);
+        dump_smaps(rw, x);
     } else {
         return 2;
     }
