@@ -1,17 +1,19 @@
 //! Other unmodified JIT compilers under jitguard (issue 6, "Beyond WAMR"):
 //! node 20 (V8's JavaScript tiers, WebAssembly with V8's own trap handler,
 //! a WASI module, code moved by the GC), PCRE2's JIT in pcre2grep and
-//! `grep -P`, and OpenJDK 17 HotSpot. Each workload of workloads/runtimes/
-//! prints the same stdout and exits the same way with and without
-//! libjitguard.so, and the stats file shows that jitguard guarded the
-//! runtime's RWX memory and took its write faults.
+//! `grep -P`, OpenJDK 17 HotSpot, and Erlang/OTP 25's BEAM JIT (its code
+//! dual-mapped from one memfd: the RW view is guarded). Each workload of
+//! workloads/runtimes/ prints the same stdout and exits the same way with
+//! and without libjitguard.so, and the stats file shows that jitguard
+//! guarded the runtime's code memory and took its write faults.
 //!
 //! Every guarded run is enforced by the runtime's built-in writer profile
-//! (profiles/node-v8, pcre2-jit, hotspot) with nothing refused.
+//! (profiles/node-v8, pcre2-jit, hotspot, erlang-beam-jit) with nothing
+//! refused.
 //!
 //! A runtime that is not installed makes its tests print SKIPPED and pass
-//! (scripts/test.sh installs pcre2-utils; node and java come with the
-//! machine).
+//! (scripts/test.sh installs pcre2-utils and erlang-base; node and java
+//! come with the machine).
 
 mod common;
 use common::*;
@@ -419,5 +421,87 @@ fn hotspot_tiers_deoptimises_and_handles_its_signals_same_output() {
             stat(&g.stats, "chained_signals") > 0,
             "HotSpot's handlers got no signal"
         );
+    }
+}
+
+// ---------------------------------------------------------------- Erlang
+
+/// `erl -noshell -eval EXPR`'s EXPR: the workout compiled by compile:file
+/// into tmpdir/erlang-NAME inside the run itself (so the compiler runs
+/// JIT-compiled too), then `then(dir)`, then halt.
+fn erl_eval(name: &str, then: impl Fn(&str) -> String) -> String {
+    let dir = tmp(&format!("erlang-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = workload("erlang/erl_workout.erl");
+    let src = src.trim_end_matches(".erl");
+    let d = dir.to_str().unwrap();
+    format!(
+        r#"{{ok, erl_workout}} = compile:file("{src}", [{{outdir, "{d}"}}, report]), code:add_patha("{d}"), {}, halt()."#,
+        then(d)
+    )
+}
+
+#[test]
+fn erlang_beam_jit_dual_mapped_code_same_output() {
+    let test = "erlang_beam_jit_dual_mapped_code_same_output";
+    let Some(erl) = runtime(test, "erl") else {
+        return;
+    };
+    let eval = erl_eval("workout", |d| format!(r#"erl_workout:main("{d}")"#));
+    let got = same_output(&erl, &["-noshell", "-eval", &eval], &[], "erlang");
+    for g in &got {
+        assert!(g.run.stdout.ends_with("done\n"), "{}", g.run.stdout);
+        assert!(g.run.stdout.contains("traced calls: 50"));
+        assert_eq!(
+            stat_text(&g.stats, "writer_profile"),
+            "builtin:erlang-beam-jit"
+        );
+    }
+}
+
+/// BEAM's code memory is one memfd mapped `r-xs` and `rw-s`: the RW view
+/// is what jitguard guards (pkey: every page carries one of its keys;
+/// mprotect: the view has lost write), and the RX view is left as it was.
+#[test]
+fn erlang_beam_jit_rw_view_is_guarded() {
+    let test = "erlang_beam_jit_rw_view_is_guarded";
+    let Some(erl) = runtime(test, "erl") else {
+        return;
+    };
+    for backend in backends() {
+        let smaps = tmp(&format!("erlang-{backend}.smaps"));
+        let _ = std::fs::remove_file(&smaps);
+        let eval = erl_eval(&format!("smaps-{backend}"), |_| {
+            format!(
+                r#"{{ok, B}} = file:read_file("/proc/self/smaps"), ok = file:write_file("{}", B), io:format("ok~n")"#,
+                smaps.display()
+            )
+        });
+        let got = guarded(
+            &erl,
+            &["-noshell", "-eval", &eval],
+            &[("JITGUARD_BACKEND", backend)],
+        );
+        assert_eq!(got.stdout, "ok\n", "{backend}: {}", got.stderr);
+        let maps = jitguard::maps::parse_smaps(&std::fs::read_to_string(&smaps).unwrap());
+        let vmem: Vec<_> = maps
+            .iter()
+            .filter(|m| m.path.starts_with("/memfd:vmem") && !m.private)
+            .collect();
+        assert!(vmem.iter().any(|m| m.exec), "{backend}: no r-xs view");
+        let data: Vec<_> = vmem.iter().filter(|m| !m.exec).collect();
+        assert!(!data.is_empty(), "{backend}: no RW view: {vmem:?}");
+        for m in data {
+            if backend == "pkey" {
+                assert!(
+                    matches!(m.protection_key, Some(k) if k != 0),
+                    "pkey: RW view not keyed: {m:?}"
+                );
+            } else {
+                assert!(!m.write, "mprotect: RW view still writable: {m:?}");
+            }
+        }
+        eprintln!("{backend}: BEAM's RW view guarded: {} mappings", vmem.len());
     }
 }
