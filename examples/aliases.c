@@ -26,6 +26,9 @@
  *                it back, and the code is emitted again
  *   fork         memfd-rx; a forked child does the store (attack) or
  *                re-emits (benign); the parent reports how the child ended
+ *   remap        memfd-rx with an 8-page RW view written to, then grown to
+ *                16 pages by mremap (moved): the code is emitted into the
+ *                grown part (page 12) through the moved view
  *   loop         memfd-rx; 2,000 emits into 16 pages, checked and summed
  *
  * With ALIASES_SMAPS=FILE, /proc/self/smaps is copied to FILE at the end
@@ -229,6 +232,21 @@ int main(int argc, char **argv)
         printf("child: %s %d\n", WIFSIGNALED(st) ? "signal" : "exit",
                WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
         printf("code() = %d\n", run(x));
+    } else if (!strcmp(s, "remap")) {
+        int fd = memfd(LEN);
+        x = map(LEN, PROT_READ | PROT_EXEC, MAP_SHARED, fd);
+        rw = map(LEN / 2, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
+        for (int i = 0; i < 8; i++)
+            emit_code(rw + (size_t)i * PAGE, i);
+        /* A hole after the view, so the grow has to move it. */
+        void *block = mmap(rw + LEN / 2, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        unsigned char *moved = mremap(rw, LEN / 2, LEN, MREMAP_MAYMOVE);
+        if (moved == MAP_FAILED)
+            die("mremap");
+        if (block != MAP_FAILED)
+            munmap(block, PAGE);
+        printf("moved: %s, page 3: %d\n", moved != rw ? "yes" : "no", run(x + 3 * PAGE));
+        exercise(moved + 12 * PAGE, x + 12 * PAGE, attack);
     } else if (!strcmp(s, "loop")) {
         dual(memfd(LEN), &rw, &x, PROT_READ | PROT_EXEC);
         long sum = 0;

@@ -18,8 +18,10 @@ use std::path::PathBuf;
 
 const LANDED: &str = "code() = 1337";
 
-fn profile() -> PathBuf {
-    let p = tmp("aliases.profile");
+/// The profile, in a file of the calling test's own (tests run in
+/// parallel, and a file rewritten under another test's run is a torn read).
+fn profile(test: &str) -> PathBuf {
+    let p = tmp(&format!("aliases-{test}.profile"));
     std::fs::write(&p, "# jitguard writer profile 1\nsymbol emit_code\n").unwrap();
     p
 }
@@ -38,7 +40,7 @@ fn control(scenario: &str) {
 /// Under jitguard the same store is refused, on every backend.
 fn refused(scenario: &str) {
     control(scenario);
-    let p = profile();
+    let p = profile(scenario);
     for backend in backends() {
         let got = guarded(
             &example("aliases"),
@@ -116,6 +118,11 @@ fn a_view_that_regains_exec_is_guarded_again() {
 }
 
 #[test]
+fn a_view_moved_and_grown_by_mremap_stays_guarded() {
+    refused("remap");
+}
+
+#[test]
 fn a_forked_childs_store_through_the_alias_is_refused() {
     let bin = example("aliases");
     let want = stock(&bin, &["fork", "attack"]);
@@ -124,7 +131,7 @@ fn a_forked_childs_store_through_the_alias_is_refused() {
         "control: {}",
         want.stdout
     );
-    let p = profile();
+    let p = profile("fork");
     for backend in backends() {
         let got = guarded(
             &bin,
@@ -148,7 +155,7 @@ fn a_forked_childs_store_through_the_alias_is_refused() {
 #[test]
 fn benign_programs_using_the_alias_run_the_same() {
     let bin = example("aliases");
-    let p = profile();
+    let p = profile("benign");
     for scenario in [
         "memfd-rx",
         "memfd-rwx",
@@ -161,6 +168,7 @@ fn benign_programs_using_the_alias_run_the_same() {
         "unmapped",
         "flip",
         "fork",
+        "remap",
         "loop",
     ] {
         let want = stock(&bin, &[scenario]);
@@ -194,7 +202,7 @@ fn benign_programs_using_the_alias_run_the_same() {
 #[test]
 fn the_rw_views_pages_are_keyed_or_write_protected() {
     let bin = example("aliases");
-    let p = profile();
+    let p = profile("smaps");
     for backend in backends() {
         let smaps = tmp(&format!("aliases-smaps-{backend}"));
         let _ = std::fs::remove_file(&smaps);

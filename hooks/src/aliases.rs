@@ -40,13 +40,14 @@ pub fn personality_now() -> u32 {
 /// Notes that READ_IMPLIES_EXEC may be in force (start-up check, or the
 /// program's `personality` call).
 pub fn note_personality(persona: u32) {
-    if persona != PERSONALITY_QUERY as u32 && persona & jg::aliases::READ_IMPLIES_EXEC != 0 {
-        if !READ_IMPLIES_EXEC_SEEN.swap(true, Relaxed) {
-            crate::log!(
-                Info,
-                "READ_IMPLIES_EXEC: readable mappings are executable; readable and writable ones are guarded as W+X"
-            );
-        }
+    if persona != PERSONALITY_QUERY as u32
+        && persona & jg::aliases::READ_IMPLIES_EXEC != 0
+        && !READ_IMPLIES_EXEC_SEEN.swap(true, Relaxed)
+    {
+        crate::log!(
+            Info,
+            "READ_IMPLIES_EXEC: readable mappings are executable; readable and writable ones are guarded as W+X"
+        );
     }
 }
 
@@ -326,6 +327,18 @@ pub fn mremap(
     inner: impl FnOnce() -> SysResult,
 ) -> SysResult {
     let mut t = lock_for(|_| false);
+    // Guarded pages with keys of their own (pkey's hashed policy) or
+    // opened and resealed are separate kernel mappings, which the kernel
+    // will not move as one: put the guarded pieces back under one seal
+    // first (their next write keys them again).
+    let pieces: Vec<(u64, u64, c_int)> = crate::regions::with_snapshot(|s| {
+        s.map_or_else(Vec::new, |s| {
+            s.pieces(old, old + jg::page_ceil(old_len)).collect()
+        })
+    });
+    for (a, b, prot) in pieces {
+        let _ = protection().seal_piece(a, b - a, prot);
+    }
     let r = inner();
     if let Ok(to) = r {
         t.remap(
@@ -375,9 +388,14 @@ pub fn record_existing(maps: &[jg::maps::Mapping]) {
                 }
             },
             offset: m.offset,
-            prot: libc::PROT_READ * m.read as c_int
-                | libc::PROT_WRITE * m.write as c_int
-                | libc::PROT_EXEC * m.exec as c_int,
+            prot: [
+                (m.read, libc::PROT_READ),
+                (m.write, libc::PROT_WRITE),
+                (m.exec, libc::PROT_EXEC),
+            ]
+            .iter()
+            .filter(|(on, _)| *on)
+            .fold(0, |p, (_, bit)| p | bit),
             shared: !m.private,
         })
         .collect();

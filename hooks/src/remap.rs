@@ -16,7 +16,9 @@ pub fn mremap(
     new: *mut c_void,
 ) -> *mut c_void {
     let (os, oe) = page_span(old as u64, old_len as u64);
-    if ready() && crate::aliases::tracks(os, oe) {
+    let fixed_onto_view = flags & libc::MREMAP_FIXED != 0
+        && crate::aliases::tracks(new as u64, (new as u64).saturating_add(new_len as u64));
+    if ready() && (crate::aliases::tracks(os, oe) || fixed_onto_view) {
         // A view of a shared object: the alias table follows the move.
         let r = crate::aliases::mremap(os, old_len as u64, new_len as u64, || {
             let p = mremap_regions(old, old_len, new_len, flags, new);

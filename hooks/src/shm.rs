@@ -99,19 +99,21 @@ pub fn shmdt(addr: *const c_void) -> c_int {
         return crate::mapping::ret_int(raw_shmdt(addr));
     }
     crate::mapping::ret_int(aliases::sysv(None, |t, map| {
-        // The attach at `addr`: the view(s) of one segment from there on.
+        // The attach at `addr`: the contiguous views of its segment from
+        // there on (an mprotect may have split it).
         let views = t.views_in(a, u64::MAX);
-        let end = views
-            .iter()
-            .take_while(|v| matches!(v.object, Object::Sysv(_)))
-            .scan(a, |at, v| {
-                (v.start == *at).then(|| {
-                    *at = v.end;
-                    v.end
-                })
-            })
-            .last()
-            .unwrap_or(a + jg::PAGE_SIZE);
+        let first = views.first().map(|v| v.object);
+        let mut end = a;
+        for v in &views {
+            let same = Some(v.object) == first && matches!(v.object, Object::Sysv(_));
+            if v.start != end || !same {
+                break;
+            }
+            end = v.end;
+        }
+        if end == a {
+            end = a + jg::PAGE_SIZE;
+        }
         raw_shmdt(addr)?;
         let (s, e) = page_span(a, end - a);
         map.remove(s, e);
