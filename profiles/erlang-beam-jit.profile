@@ -19,6 +19,11 @@ detect beam_load_finish_emit
 # The loader: the module's header, function table and literals, written
 # into the code memory once the module is assembled.
 symbol beam_load_finish_emit
+# ... and the loader's last step, which patches every import, literal and
+# lambda of the module through the assembler's patch methods: trusting
+# it makes one call window of the whole step instead of one per fix-up
+# (about 3,900 windows at boot without it, 140 with it).
+symbol beam_load_finalize_code
 # The assemblers: asmjit's copy of the finished code (a memcpy beneath
 # CodeHolder::copyFlattenedData; the suffix holds across asmjit's ABI
 # namespaces), the module's fix-ups (patchCatches, patchImport,
