@@ -29,6 +29,8 @@
  *   remap        memfd-rx with an 8-page RW view written to, then grown to
  *                16 pages by mremap (moved): the code is emitted into the
  *                grown part (page 12) through the moved view
+ *   early        the views a preloaded library mapped before jitguard
+ *                started (examples/aliases_early.c)
  *   loop         memfd-rx; 2,000 emits into 16 pages, checked and summed
  *
  * With ALIASES_SMAPS=FILE, /proc/self/smaps is copied to FILE at the end
@@ -36,6 +38,7 @@
  * read the protection keys of the RW view.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -247,6 +250,15 @@ int main(int argc, char **argv)
             munmap(block, PAGE);
         printf("moved: %s, page 3: %d\n", moved != rw ? "yes" : "no", run(x + 3 * PAGE));
         exercise(moved + 12 * PAGE, x + 12 * PAGE, attack);
+    } else if (!strcmp(s, "early")) {
+        void (*views)(unsigned char **, unsigned char **) =
+            (void (*)(unsigned char **, unsigned char **))dlsym(RTLD_DEFAULT, "aliases_early_views");
+        if (!views) {
+            fprintf(stderr, "preload libaliases_early.so\n");
+            return 2;
+        }
+        views(&rw, &x);
+        exercise(rw, x, attack);
     } else if (!strcmp(s, "loop")) {
         dual(memfd(LEN), &rw, &x, PROT_READ | PROT_EXEC);
         long sum = 0;

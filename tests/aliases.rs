@@ -15,6 +15,7 @@ mod common;
 
 use common::*;
 use std::path::PathBuf;
+use std::process::Command;
 
 const LANDED: &str = "code() = 1337";
 
@@ -251,5 +252,49 @@ fn the_rw_views_pages_are_keyed_or_write_protected() {
                 );
             }
         }
+    }
+}
+
+/// Views mapped before jitguard started (by a preloaded library's
+/// constructor, which runs before jitguard's) are found in
+/// /proc/self/maps at start-up and guarded the same way.
+#[test]
+fn views_mapped_before_start_up_are_guarded() {
+    let early = example_with(
+        "aliases_early",
+        "libaliases_early.so",
+        &["-shared", "-fPIC"],
+    );
+    let bin = example("aliases");
+    let run = |preload: String, args: &[&str], env: &[(&str, &str)]| -> Run {
+        let mut c = Command::new(&bin);
+        c.args(args)
+            .env("LD_PRELOAD", preload)
+            .env("JITGUARD_CONFIG", "/dev/null");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap().into()
+    };
+    let control = run(early.display().to_string(), &["early", "attack"], &[]);
+    assert!(control.stdout.contains(LANDED), "control: {control:?}");
+    let p = profile("early");
+    let both = format!("{}:{}", lib().display(), early.display());
+    for backend in backends() {
+        let env = [
+            ("JITGUARD_BACKEND", backend),
+            ("JITGUARD_PROFILE", p.to_str().unwrap()),
+        ];
+        let benign = run(both.clone(), &["early"], &env);
+        assert_eq!(benign.stdout, "code() = 42\n", "{backend}: {benign:?}");
+        assert_eq!(benign.code, Some(0), "{backend}: {}", benign.stderr);
+        let got = run(both.clone(), &["early", "attack"], &env);
+        assert!(!got.stdout.contains(LANDED), "{backend}: the store landed");
+        assert!(
+            got.stderr.contains("jitguard: denied write") && got.stderr.contains("rogue_store"),
+            "{backend}: {}",
+            got.stderr
+        );
+        assert_eq!(got.signal, Some(11), "{backend}");
     }
 }
