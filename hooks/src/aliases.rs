@@ -14,8 +14,7 @@ use crate::regions::{edit, page_span};
 use crate::state::protection;
 use crate::sys::{self, SysResult};
 use crate::writers;
-use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use jg::aliases::{effective_prot, makedev, AliasTable, Object, Pending, Sync, View};
+use jg::aliases::{makedev, AliasTable, Object, Pending, Sync, View};
 use jg::regions::RegionMap;
 use libc::{c_int, c_void, off_t, size_t};
 use parking_lot::{Mutex, MutexGuard};
@@ -24,39 +23,6 @@ static TABLE: Mutex<AliasTable> = Mutex::new(AliasTable::new());
 
 /// The address ranges of every tracked view, for the lock-free check.
 static SPANS: Published<Box<[(u64, u64)]>> = Published::new();
-
-/// Set once any thread may run with READ_IMPLIES_EXEC (at start-up, or
-/// through `personality`): only then is the thread's personality read.
-static READ_IMPLIES_EXEC_SEEN: AtomicBool = AtomicBool::new(false);
-
-const PERSONALITY_QUERY: libc::c_ulong = 0xffff_ffff;
-
-/// The calling thread's personality (a query changes nothing).
-pub fn personality_now() -> u32 {
-    // SAFETY: personality(0xffffffff) only reads the persona.
-    unsafe { libc::syscall(libc::SYS_personality, PERSONALITY_QUERY) as u32 }
-}
-
-/// Notes that READ_IMPLIES_EXEC may be in force (start-up check, or the
-/// program's `personality` call).
-pub fn note_personality(persona: u32) {
-    if persona != PERSONALITY_QUERY as u32
-        && persona & jg::aliases::READ_IMPLIES_EXEC != 0
-        && !READ_IMPLIES_EXEC_SEEN.swap(true, Relaxed)
-    {
-        crate::log!(
-            Info,
-            "READ_IMPLIES_EXEC: readable mappings are executable; readable and writable ones are guarded as W+X"
-        );
-    }
-}
-
-/// The protection the kernel gives `prot` in the calling thread.
-pub fn effective(prot: c_int) -> c_int {
-    let rie = READ_IMPLIES_EXEC_SEEN.load(Relaxed)
-        && personality_now() & jg::aliases::READ_IMPLIES_EXEC != 0;
-    effective_prot(prot, rie)
-}
 
 /// Whether any tracked view overlaps `[s, e)` (lock-free).
 pub fn tracks(s: u64, e: u64) -> bool {
@@ -275,7 +241,7 @@ pub fn mprotect(addr: u64, len: u64, prot: c_int, eff: c_int) -> SysResult {
 /// pkey_mprotect of memory holding a view: as mprotect, then the
 /// program's key on the parts that are not guarded.
 pub fn pkey_mprotect(s: u64, e: u64, prot: c_int, pkey: c_int) -> SysResult {
-    let eff = effective(prot);
+    let eff = crate::persona::effective(prot);
     mprotect(s, e - s, prot, eff)?;
     if pkey == 0 {
         return Ok(0);
@@ -423,9 +389,4 @@ pub fn lock_for_fork() {
 pub unsafe fn unlock_after_fork() {
     // SAFETY: the caller's contract: this thread holds the lock.
     unsafe { TABLE.force_unlock() };
-}
-
-/// Start-up: READ_IMPLIES_EXEC set before exec.
-pub fn check_personality_at_start() {
-    note_personality(personality_now());
 }

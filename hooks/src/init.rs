@@ -64,7 +64,7 @@ pub extern "C" fn jitguard_init() {
         .map(|t| jg::maps::parse_maps(&t))
         .unwrap_or_default();
     crate::stack::record_main_thread(&maps);
-    crate::aliases::check_personality_at_start();
+    crate::persona::check_personality_at_start();
     crate::aliases::record_existing(&maps);
     guard_existing_mappings(maps);
     register_fork_handlers();

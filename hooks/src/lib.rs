@@ -29,6 +29,7 @@ mod init;
 #[macro_use]
 mod log;
 mod mapping;
+mod persona;
 mod pkru;
 mod protect;
 mod published;

@@ -74,7 +74,7 @@ pub fn mmap(
     if !ready() {
         return ret_ptr(sys::mmap(addr, len, prot, flags, fd, off));
     }
-    let eff = aliases::effective(prot);
+    let eff = crate::persona::effective(prot);
     if aliases::wants_mmap(addr as u64, len as u64, eff, flags, fd) {
         return ret_ptr(aliases::mmap(addr, len, prot, eff, flags, fd, off));
     }
@@ -130,7 +130,7 @@ pub fn mprotect(addr: u64, len: u64, prot: c_int) -> c_int {
         return ret_int(sys::mprotect(addr, len, prot));
     }
     let (s, e) = page_span(addr, len);
-    let eff = aliases::effective(prot);
+    let eff = crate::persona::effective(prot);
     if addr & (jg::PAGE_SIZE - 1) == 0 && aliases::tracks(s, e) {
         return ret_int(aliases::mprotect(addr, len, prot, eff));
     }

@@ -5,8 +5,9 @@
 //! writable alias of code. `personality(READ_IMPLIES_EXEC)` makes every
 //! readable mapping executable from then on.
 
-use crate::aliases::{self, effective};
+use crate::aliases;
 use crate::mapping::{is_wx, mprotect_guarded};
+use crate::persona::{effective, note_personality};
 use crate::regions::page_span;
 use crate::state::ready;
 use crate::sys::{self, SysResult};
@@ -126,7 +127,7 @@ pub fn personality(persona: libc::c_ulong) -> c_int {
     // SAFETY: the program's own call; the kernel validates the persona.
     let r = unsafe { libc::syscall(libc::SYS_personality, persona) };
     if r != -1 && ready() {
-        aliases::note_personality(persona as u32);
+        note_personality(persona as u32);
     }
     r as c_int
 }
