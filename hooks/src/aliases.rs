@@ -336,12 +336,15 @@ pub fn sysv<R>(
     })
 }
 
-/// The views that existed before start-up: shared mappings of objects and
-/// executable file mappings (W+X ones are guarded as such already).
+/// The views that existed before start-up: shared mappings of objects
+/// (W+X ones are guarded as such already). Private executable mappings of
+/// files made then are the loaded modules' code, which the dynamic loader
+/// maps and unmaps with its own system calls, unseen: they are left out,
+/// so no stale view outlives a `dlclose`.
 pub fn record_existing(maps: &[jg::maps::Mapping]) {
     let views: Vec<View> = maps
         .iter()
-        .filter(|m| m.inode != 0 && (!m.private || m.exec))
+        .filter(|m| m.inode != 0 && !m.private)
         .map(|m| View {
             start: m.start,
             end: m.end,
