@@ -13,7 +13,8 @@
 //! - `window` (the thread's write window and the reseal trampoline),
 //!   `writers` (modules, walk, learn), `rep`, `report`;
 //! - `fault` (decode → decide → apply), `signals`/`sigmask` (the program's
-//!   signal actions and masks), `mapping`/`remap` (the mapping calls);
+//!   signal actions and masks), `mapping`/`remap` (the mapping calls),
+//!   `aliases`/`shm`/`persona` (writable aliases of code);
 //! - `exports` (the C functions), `init` (start-up and exit).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
