@@ -11,8 +11,10 @@
 # function of the emulator (NIFs link against it), C++ methods included,
 # so the writers are named. Made from learn runs of
 # workloads/runtimes/erlang/erl_workout.erl (compile:file of a generated
-# 300-function module, loaded, reloaded and purged; call tracing; lists,
-# maps, binaries, ets, processes): the second run added no site.
+# 300-function module, loaded, reloaded with an on_load function and
+# purged; call tracing; lists, maps, binaries, ets, processes): the second
+# run added no site. tests/runtimes.rs checks that a NIF storing into the
+# code memory is denied.
 detect beamasm_codegen
 detect beam_load_finish_emit
 
@@ -24,6 +26,9 @@ symbol beam_load_finish_emit
 # it makes one call window of the whole step instead of one per fix-up
 # (about 3,900 windows at boot without it, 140 with it).
 symbol beam_load_finalize_code
+# A module with an -on_load function is finished (its exports made live)
+# once the function has run.
+symbol finish_after_on_load_2
 # The assemblers: asmjit's copy of the finished code (a memcpy beneath
 # CodeHolder::copyFlattenedData; the suffix holds across asmjit's ABI
 # namespaces), the module's fix-ups (patchCatches, patchImport,

@@ -16,9 +16,10 @@ cd "$ROOT"
 
 step "toolchain"
 need_packages gcc libc6-dev
-# pcre2grep and Erlang's BEAM JIT (erl) for tests/runtimes.rs (node and
-# java are on the machines already; their tests skip where missing).
-need_packages pcre2-utils erlang-base
+# pcre2grep and Erlang's BEAM JIT (erl; erlang-dev for the NIF attack) for
+# tests/runtimes.rs (node and java are on the machines already; their
+# tests skip where missing).
+need_packages pcre2-utils erlang-base erlang-dev
 # Deployment tests: a real syslog daemon (tests/syslog.rs), the man page
 # (tests/install.rs), the ordinary programs run under /etc/ld.so.preload
 # (tests/preload_system.rs), /usr/bin/time as a wrapper (tests/config_env.rs).

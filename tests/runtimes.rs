@@ -505,3 +505,65 @@ fn erlang_beam_jit_rw_view_is_guarded() {
         eprintln!("{backend}: BEAM's RW view guarded: {} mappings", vmem.len());
     }
 }
+
+/// A NIF (native code loaded into the VM, examples/beam_rogue_nif.c) that
+/// stores through the RW view of BEAM's code memory: without jitguard
+/// the executable view shows the change (the control); under jitguard,
+/// with the built-in profile, the store is refused and the VM dies by
+/// SIGSEGV with a report naming the NIF's writer.
+#[test]
+fn erlang_a_nif_storing_into_code_memory_is_refused() {
+    let test = "erlang_a_nif_storing_into_code_memory_is_refused";
+    let Some(erl) = runtime(test, "erl") else {
+        return;
+    };
+    let include = Path::new("/usr/lib/erlang/usr/include");
+    if !include.join("erl_nif.h").is_file() {
+        eprintln!("SKIPPED {test}: erl_nif.h missing (install erlang-dev)");
+        return;
+    }
+    let inc = format!("-I{}", include.display());
+    let nif = example_with(
+        "beam_rogue_nif",
+        "beam_rogue_nif.so",
+        &["-shared", "-fPIC", &inc],
+    );
+    let nif = nif.to_str().unwrap().trim_end_matches(".so").to_owned();
+    let src = workload("erlang/beam_rogue.erl");
+    let src = src.trim_end_matches(".erl");
+    let dir = tmp("erlang-rogue");
+    std::fs::create_dir_all(&dir).unwrap();
+    let eval = format!(
+        r#"{{ok, beam_rogue}} = compile:file("{src}", [{{outdir, "{}"}}, report]), code:add_patha("{}"), io:format("~p~n", [beam_rogue:store()]), halt()."#,
+        dir.display(),
+        dir.display()
+    );
+    let args = ["-noshell", "-eval", eval.as_str()];
+    let env = [("BEAM_ROGUE_NIF", nif.as_str())];
+    let control = stock_env(&erl, &args, &env);
+    assert_eq!(control.stdout, "landed\n", "control: {control:?}");
+    for backend in backends() {
+        let mut env = env.to_vec();
+        env.push(("JITGUARD_BACKEND", backend));
+        let got = guarded(&erl, &args, &env);
+        assert!(!got.stdout.contains("landed"), "{backend}: {got:?}");
+        let report: Vec<&str> = got
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("jitguard: denied write at "))
+            .collect();
+        assert_eq!(report.len(), 1, "{backend}: {}", got.stderr);
+        for part in [
+            "rogue_store",
+            "beam_rogue_nif.so",
+            "writer profile: builtin:erlang-beam-jit",
+        ] {
+            assert!(
+                report[0].contains(part),
+                "{backend}: {part} in {}",
+                report[0]
+            );
+        }
+        assert_eq!(got.signal, Some(11), "{backend}: {}", got.stderr);
+    }
+}

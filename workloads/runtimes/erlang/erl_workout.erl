@@ -6,8 +6,9 @@
 %%                       code:add_patha("/tmp"), erl_workout:main("/tmp"), halt().'
 %%
 %% It generates a module of 300 functions, compiles it with compile:file,
-%% loads it, calls every function, then changes it and loads it again
-%% (hot code loading: the old code is purged, its memory freed), and
+%% loads it, calls every function, then changes it (adding an on_load
+%% function) and loads it again (hot code loading), unloads and purges
+%% both versions (the JIT frees their code), traces calls, and
 %% works lists, maps, binaries, ets, processes and exceptions. Everything
 %% printed is deterministic.
 -module(erl_workout).
@@ -35,7 +36,13 @@ gen_source(Version, N) ->
                         [I, I + Version, I * Version]) || I <- lists:seq(0, N - 1)],
     Calls = string:join([io_lib:format("f~b(X)", [I]) || I <- lists:seq(0, N - 1)], " + "),
     Exports = string:join([io_lib:format("f~b/1", [I]) || I <- lists:seq(0, N - 1)], ", "),
-    ["-module(erl_workout_gen).\n-export([all/1, ", Exports, "]).\n",
+    %% Version 2 has an on_load function: the loader finishes it after
+    %% init/0 has run (finish_after_on_load).
+    OnLoad = case Version of
+                 2 -> "-on_load(init/0).\ninit() -> ok.\n";
+                 _ -> ""
+             end,
+    ["-module(erl_workout_gen).\n-export([all/1, ", Exports, "]).\n", OnLoad,
      "all(X) -> ", Calls, ".\n" | Fs].
 
 generated(Dir, Version) ->
