@@ -33,6 +33,8 @@ ENVIRONMENT (read by libjitguard.so; `run` sets them from its options):
                        auto: stderr, plus syslog when stderr is not a terminal)
     JITGUARD_SYSLOG_SOCKET  the system log socket (default /dev/log)
     JITGUARD_CONFIG    the configuration file (default /etc/jitguard.conf)
+    JITGUARD_VAULT     on | off  protect jitguard's own state (default on;
+                       off only for control runs of attacks on it)
     JITGUARD_LIB       path of libjitguard.so for `run` and `check` (default:
                        beside the jitguard binary, or PREFIX/lib/jitguard/)
 

@@ -122,6 +122,9 @@ pub struct Config {
     pub report: Report,
     /// Path of the AF_UNIX datagram socket of the system log.
     pub syslog_socket: String,
+    /// Whether jitguard's own state is write-protected (`JITGUARD_VAULT`);
+    /// off only to show, in a control run, what an attack on it would do.
+    pub vault: bool,
 }
 
 impl Default for Config {
@@ -136,6 +139,7 @@ impl Default for Config {
             log: LogLevel::Warn,
             report: Report::Auto,
             syslog_socket: DEFAULT_SYSLOG_SOCKET.to_string(),
+            vault: true,
         }
     }
 }
@@ -161,10 +165,11 @@ pub mod vars {
     pub const LOG: &str = "JITGUARD_LOG";
     pub const REPORT: &str = "JITGUARD_REPORT";
     pub const SYSLOG_SOCKET: &str = "JITGUARD_SYSLOG_SOCKET";
+    pub const VAULT: &str = "JITGUARD_VAULT";
     /// The configuration file (default /etc/jitguard.conf).
     pub const CONFIG: &str = "JITGUARD_CONFIG";
     /// Every setting the library reads, from the environment or the file.
-    pub const ALL: [&str; 9] = [
+    pub const ALL: [&str; 10] = [
         MODE,
         POLICY,
         BACKEND,
@@ -174,6 +179,7 @@ pub mod vars {
         LOG,
         REPORT,
         SYSLOG_SOCKET,
+        VAULT,
     ];
 }
 
@@ -249,6 +255,13 @@ const BACKEND: Choice<Backend> = Choice {
     default_name: "auto",
 };
 
+const VAULT: Choice<bool> = Choice {
+    var: vars::VAULT,
+    options: &[("on", true), ("off", false)],
+    default: true,
+    default_name: "on",
+};
+
 const WINDOW: Choice<Window> = Choice {
     var: vars::WINDOW,
     options: &[("call", Window::Call), ("insn", Window::Insn)],
@@ -307,6 +320,7 @@ impl Config {
             syslog_socket: get(vars::SYSLOG_SOCKET)
                 .map(|s| s.trim().to_string())
                 .unwrap_or_else(|| DEFAULT_SYSLOG_SOCKET.to_string()),
+            vault: VAULT.parse(get(vars::VAULT).as_deref(), &mut warnings),
         };
         (config, warnings)
     }
@@ -390,6 +404,7 @@ pub fn check_value(var: &str, raw: &str) -> Result<(), (String, &'static str)> {
         vars::POLICY => one(&POLICY, raw),
         vars::BACKEND => one(&BACKEND, raw),
         vars::WINDOW => one(&WINDOW, raw),
+        vars::VAULT => one(&VAULT, raw),
         vars::LOG => one(&LOG, raw),
         vars::REPORT => one(&REPORT, raw),
         _ => Ok(()),
@@ -403,6 +418,7 @@ pub fn default_spelling(var: &str) -> Option<&'static str> {
         vars::POLICY => Some("hashed"),
         vars::BACKEND => Some("auto"),
         vars::WINDOW => Some("call"),
+        vars::VAULT => Some("on"),
         vars::LOG => Some("warn"),
         vars::REPORT => Some("auto"),
         _ => None,

@@ -4,25 +4,56 @@
 //! executable in another view is guarded like W+X memory: keys or no
 //! write, trusted writers, call windows.
 //!
-//! Order of the locks: the alias table, then the region lock (`edit`).
-//! The writer view is built before the table is locked. Neither lock is
-//! taken by the mapping calls malloc makes (anonymous, never tracked).
+//! Order of the locks: the alias table's, then the region lock (`edit`),
+//! then the vault's. The table and its published spans live in the vault
+//! (they decide what is guarded): the table is changed only inside a
+//! region edit (which is a vault update), and read under its lock. The
+//! writer view is built before the table is locked. No lock is taken by
+//! the mapping calls malloc makes (anonymous, never tracked).
 
 use crate::mapping::{is_wx, mmap_guarded, mprotect_guarded};
-use crate::published::Published;
+use crate::published::{Published, Readers};
 use crate::regions::{edit, page_span};
 use crate::state::protection;
 use crate::sys::{self, SysResult};
+use crate::vault::{Paged, VaultCell};
 use crate::writers;
 use jg::aliases::{makedev, AliasTable, Object, Pending, Sync, View};
 use jg::regions::RegionMap;
 use libc::{c_int, c_void, off_t, size_t};
 use parking_lot::{Mutex, MutexGuard};
 
-static TABLE: Mutex<AliasTable> = Mutex::new(AliasTable::new());
+/// The lock of the table: in ordinary memory (taking it writes it).
+static LOCK: Mutex<()> = Mutex::new(());
+
+#[link_section = "jitguard_vault"]
+static TABLE: Paged<VaultCell<AliasTable>> = Paged(VaultCell::new(AliasTable::new()));
 
 /// The address ranges of every tracked view, for the lock-free check.
-static SPANS: Published<Box<[(u64, u64)]>> = Published::new();
+static SPANS_READERS: Readers = Readers::new();
+#[link_section = "jitguard_vault"]
+static SPANS: Paged<Published<Spans>> = Paged(Published::new(&SPANS_READERS));
+
+type Spans = Box<[(u64, u64)]>;
+
+/// The table, to read (under `LOCK`).
+fn table() -> &'static AliasTable {
+    TABLE.get()
+}
+
+/// Runs `f` on the table and the region map, inside a region edit (a
+/// vault update). The caller holds `LOCK`.
+fn change<R>(
+    _lock: &MutexGuard<'static, ()>,
+    f: impl FnOnce(&mut AliasTable, &mut RegionMap) -> R,
+) -> R {
+    edit(|map| {
+        // SAFETY: under LOCK (the caller's guard) and inside the update
+        // `edit` runs; no reference from `table()` lives across this.
+        let t = unsafe { TABLE.get_mut() };
+        f(t, map)
+    })
+}
 
 /// Whether any tracked view overlaps `[s, e)` (lock-free).
 pub fn tracks(s: u64, e: u64) -> bool {
@@ -61,14 +92,14 @@ fn object_of(fd: c_int) -> Option<Object> {
 /// The table, locked, with the writer view built first if `needs_view`
 /// says the change will guard something (building it reads symbol tables:
 /// done once, and only by processes that have code aliases).
-pub fn lock_for(needs_view: impl Fn(&AliasTable) -> bool) -> MutexGuard<'static, AliasTable> {
-    let t = TABLE.lock();
-    if writers::view().is_some() || !needs_view(&t) {
-        return t;
+pub fn lock_for(needs_view: impl Fn(&AliasTable) -> bool) -> MutexGuard<'static, ()> {
+    let l = LOCK.lock();
+    if writers::view().is_some() || !needs_view(table()) {
+        return l;
     }
-    drop(t);
+    drop(l);
     writers::ensure_view();
-    TABLE.lock()
+    LOCK.lock()
 }
 
 /// Whether syncing `t` (with `extra` about to exist) would guard anything,
@@ -154,14 +185,16 @@ pub fn mmap(
         len: jg::page_ceil(len as u64),
         prot: eff,
     });
-    let mut t = lock_for(|t| would_guard(t, pending));
+    let l = lock_for(|t| would_guard(t, pending));
     // The writing views this one will alias are guarded before it exists;
     // a writing view that will alias code is mapped without write, so it
     // is never writable under key 0.
-    let drop_write = pending.is_some_and(|p| shared(flags) && t.would_alias(p));
-    let pre = t.sync(pending);
-    if !pre.guard.is_empty() {
-        edit(|map| apply(&t, &pre, map));
+    let drop_write = pending.is_some_and(|p| shared(flags) && table().would_alias(p));
+    if would_guard(table(), pending) {
+        change(&l, |t, map| {
+            let pre = t.sync(pending);
+            apply(t, &pre, map);
+        });
     }
     let (p1, e1) = if drop_write {
         (prot & !libc::PROT_WRITE, eff & !libc::PROT_WRITE)
@@ -169,7 +202,7 @@ pub fn mmap(
         (prot, eff)
     };
     let r = mmap_guarded(addr, len, p1, e1, flags, fd, off);
-    edit(|map| {
+    change(&l, |t, map| {
         if let Ok(base) = r {
             let (s, e) = page_span(base as u64, len as u64);
             t.remove(s, e);
@@ -183,7 +216,7 @@ pub fn mmap(
                     shared: shared(flags),
                 });
             }
-            settle(&mut t, map, None);
+            settle(t, map, None);
             if drop_write {
                 // Parts the alias guard did not take get the write asked for.
                 for (a, b) in t.guarded().uncovered(s, e) {
@@ -191,7 +224,7 @@ pub fn mmap(
                 }
             }
         } else {
-            settle(&mut t, map, None);
+            settle(t, map, None);
         }
     });
     r
@@ -204,31 +237,30 @@ pub fn mprotect(addr: u64, len: u64, prot: c_int, eff: c_int) -> SysResult {
     let after = |t: &AliasTable| {
         let mut t = t.clone();
         t.set_prot(s, e, eff);
+        t.sync(None);
         t
     };
-    let mut t = lock_for(|t| would_guard(&after(t), None));
-    let before = t.clone();
-    t.set_prot(s, e, eff);
+    let l = lock_for(|t| would_guard(&after(t), None));
     if is_wx(eff) {
         let r = mprotect_guarded(addr, len, prot, eff);
-        if r.is_err() {
-            *t = before;
-        }
-        edit(|map| settle(&mut t, map, None));
+        change(&l, |t, map| {
+            if r.is_ok() {
+                t.set_prot(s, e, eff);
+            }
+            settle(t, map, None);
+        });
         return r;
     }
-    let mut next = t.clone();
-    next.sync(None);
-    let keep = !next.guarded().overlapping(s, e).is_empty();
+    let keep = !after(table()).guarded().overlapping(s, e).is_empty();
     let first = if keep { prot & !libc::PROT_WRITE } else { prot };
-    edit(|map| {
+    change(&l, |t, map| {
         let r = protection()
             .unguard(map, s, e, first, 0)
             .and_then(|_| sys::mprotect(s, e - s, first));
-        if r.is_err() {
-            *t = before;
+        if r.is_ok() {
+            t.set_prot(s, e, eff);
         }
-        settle(&mut t, map, Some((s, e)));
+        settle(t, map, Some((s, e)));
         if keep && r.is_ok() {
             for (a, b) in t.guarded().uncovered(s, e) {
                 let _ = sys::mprotect(a, b - a, prot);
@@ -272,14 +304,14 @@ pub fn pkey_mprotect(s: u64, e: u64, prot: c_int, pkey: c_int) -> SysResult {
 /// munmap of memory holding a view.
 pub fn munmap(addr: *mut c_void, len: size_t) -> SysResult {
     let (s, e) = page_span(addr as u64, len as u64);
-    let mut t = TABLE.lock();
-    edit(|map| {
+    let l = LOCK.lock();
+    change(&l, |t, map| {
         let r = sys::munmap(addr, len);
         if r.is_ok() {
             map.remove(s, e);
             t.remove(s, e);
         }
-        settle(&mut t, map, None);
+        settle(t, map, None);
         r
     })
 }
@@ -292,7 +324,7 @@ pub fn mremap(
     new_len: u64,
     inner: impl FnOnce() -> SysResult,
 ) -> SysResult {
-    let mut t = lock_for(|_| false);
+    let l = lock_for(|_| false);
     // Guarded pages with keys of their own (pkey's hashed policy) or
     // opened and resealed are separate kernel mappings, which the kernel
     // will not move as one: put the guarded pieces back under one seal
@@ -306,32 +338,32 @@ pub fn mremap(
         let _ = protection().seal_piece(a, b - a, prot);
     }
     let r = inner();
-    if let Ok(to) = r {
-        t.remap(
-            old,
-            jg::page_ceil(old_len),
-            to as u64,
-            jg::page_ceil(new_len),
-        );
-    }
-    edit(|map| settle(&mut t, map, None));
+    change(&l, |t, map| {
+        if let Ok(to) = r {
+            t.remap(
+                old,
+                jg::page_ceil(old_len),
+                to as u64,
+                jg::page_ceil(new_len),
+            );
+        }
+        settle(t, map, None);
+    });
     r
 }
 
-/// SysV attach or detach: `attach` maps (returning the view to record, or
-/// None) under the table lock; the alias guard follows.
+/// SysV attach or detach: `attach` maps (and records the view) inside
+/// the update; the alias guard follows.
 pub fn sysv<R>(
     pending: Option<Pending>,
     attach: impl FnOnce(&mut AliasTable, &mut RegionMap) -> R,
 ) -> R {
-    let mut t = lock_for(|t| would_guard(t, pending));
-    let pre = t.sync(pending);
-    if !pre.guard.is_empty() {
-        edit(|map| apply(&t, &pre, map));
-    }
-    edit(|map| {
-        let r = attach(&mut t, map);
-        settle(&mut t, map, None);
+    let l = lock_for(|t| would_guard(t, pending));
+    change(&l, |t, map| {
+        let pre = t.sync(pending);
+        apply(t, &pre, map);
+        let r = attach(t, map);
+        settle(t, map, None);
         r
     })
 }
@@ -375,14 +407,18 @@ pub fn record_existing(maps: &[jg::maps::Mapping]) {
     for v in &views {
         candidate.insert(*v);
     }
-    let mut t = lock_for(|_| would_guard(&candidate, None));
-    *t = candidate;
-    edit(|map| settle(&mut t, map, None));
+    let l = lock_for(|_| would_guard(&candidate, None));
+    change(&l, |t, map| {
+        for v in candidate.views() {
+            t.insert(*v);
+        }
+        settle(t, map, None);
+    });
 }
 
 /// Holds the table lock across fork (taken before the region lock).
 pub fn lock_for_fork() {
-    core::mem::forget(TABLE.lock());
+    core::mem::forget(LOCK.lock());
 }
 
 /// After fork, in parent and child.
@@ -391,5 +427,5 @@ pub fn lock_for_fork() {
 /// Only after `lock_for_fork` on this thread.
 pub unsafe fn unlock_after_fork() {
     // SAFETY: the caller's contract: this thread holds the lock.
-    unsafe { TABLE.force_unlock() };
+    unsafe { LOCK.force_unlock() };
 }

@@ -15,7 +15,9 @@
 //! - `fault` (decode → decide → apply), `signals`/`sigmask` (the program's
 //!   signal actions and masks), `mapping`/`remap` (the mapping calls),
 //!   `aliases`/`shm`/`persona` (writable aliases of code);
-//! - `exports` (the C functions), `init` (start-up and exit).
+//! - `exports` (the C functions), `init` (start-up and exit);
+//! - beside them all, `vault`: the protected memory jitguard's own state
+//!   lives in (and the allocator that puts it there).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 // In unit tests the handlers and exports are reachable only from the
@@ -47,5 +49,6 @@ mod state;
 mod stats_file;
 mod status;
 mod sys;
+mod vault;
 mod window;
 mod writers;

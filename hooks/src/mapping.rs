@@ -232,3 +232,9 @@ pub fn pkey_free(pkey: c_int) -> c_int {
     }
     ret_int(sys::pkey_free(pkey))
 }
+
+/// The program's madvise, unchanged (the export refuses jitguard's own
+/// memory first).
+pub fn madvise(addr: *mut c_void, len: size_t, advice: c_int) -> c_int {
+    ret_int(sys::madvise(addr as u64, len as u64, advice))
+}

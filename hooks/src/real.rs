@@ -9,27 +9,31 @@
 //! function that was not found at start-up (`__cxa_throw` before
 //! libstdc++ is loaded) is looked up again at its first call.
 
+use crate::vault::Paged;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use libc::{c_char, c_int, c_void, sighandler_t, sigset_t};
 
 macro_rules! reals {
     ($($name:ident: fn($($arg:ty),*) $(-> $ret:ty)?;)*) => {
-        #[allow(non_upper_case_globals)]
-        mod slot {
-            use super::AtomicUsize;
-            $(pub static $name: AtomicUsize = AtomicUsize::new(0);)*
-        }
+        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+        enum Id { $($name,)* COUNT }
+
+        /// The addresses, in the vault: overwritten, one would send
+        /// jitguard's own call to the attacker's code.
+        #[link_section = "jitguard_vault"]
+        static SLOTS: Paged<[AtomicUsize; Id::COUNT as usize]> =
+            Paged([const { AtomicUsize::new(0) }; Id::COUNT as usize]);
 
         /// Resolves every real function (idempotent).
         pub fn resolve_all() {
-            $(resolve(&slot::$name, concat!(stringify!($name), "\0"));)*
+            $(resolve(&SLOTS[Id::$name as usize], concat!(stringify!($name), "\0"));)*
         }
 
         $(
             /// The real function, resolved at start-up.
             #[allow(dead_code)]
             pub fn $name() -> Option<unsafe extern "C" fn($($arg),*) $(-> $ret)?> {
-                let p = get(&slot::$name, concat!(stringify!($name), "\0"));
+                let p = get(&SLOTS[Id::$name as usize], concat!(stringify!($name), "\0"));
                 // SAFETY: the address dlsym returned for this very symbol,
                 // whose C prototype is the one declared here.
                 (p != 0).then(|| unsafe { core::mem::transmute::<usize, unsafe extern "C" fn($($arg),*) $(-> $ret)?>(p) })
@@ -71,7 +75,7 @@ fn resolve(slot: &AtomicUsize, name: &'static str) {
     // signal handler with RTLD_NEXT from a loaded library.
     let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr().cast()) };
     if !p.is_null() {
-        slot.store(p as usize, Ordering::Release);
+        crate::vault::update(|| slot.store(p as usize, Ordering::Release));
     }
 }
 

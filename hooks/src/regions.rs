@@ -3,21 +3,30 @@
 //! which handlers and fast paths read without locks.
 
 use crate::counters::GUARDED_PAGES;
-use crate::published::Published;
+use crate::published::{Published, Readers};
+use crate::vault::{self, Paged, VaultCell};
 use core::sync::atomic::Ordering::Relaxed;
 use jg::regions::{Region, RegionMap};
 use libc::c_int;
 use parking_lot::Mutex;
 
-/// The bookkeeping, edited only under this lock and never in a handler.
-pub static REGIONS: Mutex<RegionMap> = Mutex::new(RegionMap::new());
+/// The lock of the bookkeeping: in ordinary memory (taking it writes it),
+/// the map itself in the vault.
+static LOCK: Mutex<()> = Mutex::new(());
+
+/// The bookkeeping, edited only under `LOCK`, inside a vault update, and
+/// never in a handler.
+#[link_section = "jitguard_vault"]
+static MAP: Paged<VaultCell<RegionMap>> = Paged(VaultCell::new(RegionMap::new()));
 
 /// An immutable copy of the region list (sorted, disjoint).
 pub struct Snapshot {
     regions: Box<[Region]>,
 }
 
-static SNAPSHOT: Published<Snapshot> = Published::new();
+static SNAPSHOT_READERS: Readers = Readers::new();
+#[link_section = "jitguard_vault"]
+static SNAPSHOT: Paged<Published<Snapshot>> = Paged(Published::new(&SNAPSHOT_READERS));
 
 impl Snapshot {
     fn index(&self, addr: u64) -> usize {
@@ -85,10 +94,20 @@ pub fn overlaps(start: u64, end: u64) -> bool {
 
 /// Runs `f` on the region map under the lock and publishes the result.
 pub fn edit<R>(f: impl FnOnce(&mut RegionMap) -> R) -> R {
-    let mut map = REGIONS.lock();
-    let r = f(&mut map);
-    publish(&map);
-    r
+    let _lock = LOCK.lock();
+    vault::update(|| {
+        // SAFETY: under LOCK and inside an update.
+        let map = unsafe { MAP.get_mut() };
+        let r = f(map);
+        publish(map);
+        r
+    })
+}
+
+/// Runs `f` on the region map under the lock, without changing it.
+pub fn read<R>(f: impl FnOnce(&RegionMap) -> R) -> R {
+    let _lock = LOCK.lock();
+    f(MAP.get())
 }
 
 fn publish(map: &RegionMap) {
@@ -110,13 +129,13 @@ pub unsafe fn unlock_after_fork(child: bool) {
     }
     // SAFETY: the caller's contract: this thread took the lock before fork
     // and forgot its guard.
-    unsafe { REGIONS.force_unlock() };
+    unsafe { LOCK.force_unlock() };
 }
 
 /// Holds the lock across fork so the child never inherits it locked by a
 /// thread that does not exist there.
 pub fn lock_for_fork() {
-    core::mem::forget(REGIONS.lock());
+    core::mem::forget(LOCK.lock());
 }
 
 pub fn page_span(addr: u64, len: u64) -> (u64, u64) {

@@ -50,3 +50,22 @@ pub fn write_report(
     let _ = b.write_str("\n");
     crate::log::report(b.as_bytes());
 }
+
+/// The report of a store into jitguard's own state (or a read of its
+/// secret): where, by whom.
+pub fn own_state(addr: u64, f: &crate::fault::FrameRef, write: bool) {
+    use core::fmt::Write;
+    let mut b = jg::report::StackBuf::<REPORT_BYTES>::new();
+    let ip = f.rip();
+    let _ = write!(
+        b,
+        "jitguard: denied {} jitguard's own state at {addr:#x} by thread {} at ip {ip:#x}",
+        if write { "write to" } else { "read of" },
+        crate::sys::tid()
+    );
+    if let Some(v) = writers::view() {
+        let _ = write!(b, " ({})", v.table.place(ip));
+    }
+    let _ = b.write_str("\n");
+    crate::log::report(b.as_bytes());
+}

@@ -73,6 +73,20 @@ pub fn mremap(
     check(unsafe { libc::syscall(libc::SYS_mremap, old, old_len, new_len, flags, new) })
 }
 
+pub fn madvise(addr: u64, len: u64, advice: c_int) -> SysResult {
+    // SAFETY: the program's own madvise request, validated by the kernel.
+    check(unsafe { libc::syscall(libc::SYS_madvise, addr, len, advice) })
+}
+
+/// Seals `[addr, addr+len)` against mprotect, munmap, mremap and
+/// mmap(MAP_FIXED) for the life of the process (Linux 6.10; ENOSYS
+/// before).
+pub fn mseal(addr: u64, len: u64) -> SysResult {
+    const SYS_MSEAL: c_long = 462;
+    // SAFETY: only restricts later changes to this range.
+    check(unsafe { libc::syscall(SYS_MSEAL, addr, len, 0) })
+}
+
 pub fn pkey_alloc(flags: u32, rights: u32) -> SysResult {
     // SAFETY: allocates a key; no memory is touched.
     check(unsafe { libc::syscall(libc::SYS_pkey_alloc, flags, rights) })

@@ -6,8 +6,9 @@
 //! view exists it is rebuilt after every `dlopen`/`dlclose`.
 
 use super::modules::loaded_modules;
-use crate::published::{Published, ReadGuard};
+use crate::published::{Published, ReadGuard, Readers};
 use crate::state::globals;
+use crate::vault::{self, Paged, VaultCell};
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use jg::config::Mode;
 use jg::modules::{Module, ModuleTable};
@@ -48,7 +49,9 @@ pub struct View {
 
 pub type ViewGuard = ReadGuard<'static, View, 8>;
 
-static VIEW: Published<View> = Published::new();
+static VIEW_READERS: Readers = Readers::new();
+#[link_section = "jitguard_vault"]
+static VIEW: Paged<Published<View>> = Paged(Published::new(&VIEW_READERS));
 
 /// The profile chosen, and the modules already parsed (a rebuild after
 /// dlopen reuses them rather than reading every file again).
@@ -62,13 +65,26 @@ struct Chosen {
     ranges: jg::profile::RangeCache,
 }
 
-static CHOSEN: Mutex<Chosen> = Mutex::new(Chosen {
+/// The lock of `CHOSEN` (in ordinary memory: taking it writes it).
+static CHOSEN_LOCK: Mutex<()> = Mutex::new(());
+
+#[link_section = "jitguard_vault"]
+static CHOSEN: Paged<VaultCell<Chosen>> = Paged(VaultCell::new(Chosen {
     started: false,
     profile: None,
     source: Source::None,
     modules: Vec::new(),
     ranges: jg::profile::RangeCache::new(),
-});
+}));
+
+/// Runs `f` on the chosen profile under its lock, inside a vault update:
+/// everything it builds (module tables, resolved ranges, the view) lands
+/// in the vault.
+fn with_chosen<R>(f: impl FnOnce(&mut Chosen) -> R) -> R {
+    let _lock = CHOSEN_LOCK.lock();
+    // SAFETY: under CHOSEN_LOCK and inside an update.
+    vault::update(|| f(unsafe { CHOSEN.get_mut() }))
+}
 
 /// The view in force, if one has been built; held until the guard drops.
 pub fn view() -> Option<ViewGuard> {
@@ -87,7 +103,10 @@ pub fn ensure_view() {
     if VIEW.is_published() {
         return;
     }
-    let mut c = CHOSEN.lock();
+    with_chosen(build_first);
+}
+
+fn build_first(c: &mut Chosen) {
     if c.started {
         return;
     }
@@ -116,7 +135,7 @@ pub fn ensure_view() {
         },
         (_, None) => {}
     }
-    rebuild(&mut c);
+    rebuild(c);
     crate::log!(
         Info,
         "writer view built in {} µs",
@@ -130,7 +149,7 @@ pub fn refresh() {
     if !VIEW.is_published() {
         return;
     }
-    rebuild(&mut CHOSEN.lock());
+    with_chosen(rebuild);
 }
 
 fn rebuild(c: &mut Chosen) {
@@ -182,7 +201,7 @@ fn publish(c: &mut Chosen, table: ModuleTable) {
 /// Holds the view's lock across fork (a child must not inherit it held by
 /// a thread that does not exist there).
 pub fn lock_for_fork() {
-    core::mem::forget(CHOSEN.lock());
+    core::mem::forget(CHOSEN_LOCK.lock());
 }
 
 /// # Safety
@@ -192,7 +211,7 @@ pub unsafe fn unlock_after_fork(child: bool) {
         VIEW.reset_readers_in_child();
     }
     // SAFETY: the caller's contract.
-    unsafe { CHOSEN.force_unlock() };
+    unsafe { CHOSEN_LOCK.force_unlock() };
 }
 
 static NOTICE_SHOWN: AtomicBool = AtomicBool::new(false);
@@ -223,16 +242,17 @@ pub fn before_dlclose(handle: *mut c_void) {
     }
     // SAFETY: struct link_map starts with l_addr (the load bias).
     let bias = unsafe { lm.cast::<u64>().read() };
-    let mut c = CHOSEN.lock();
-    let Some(v) = view() else { return };
-    let modules: Vec<Arc<Module>> = v
-        .table
-        .modules()
-        .iter()
-        .filter(|m| m.bias != bias || m.bias == 0)
-        .cloned()
-        .collect();
-    drop(v);
-    // Re-resolved, so the closed module's ranges stop being trusted too.
-    publish(&mut c, ModuleTable::new(modules));
+    with_chosen(|c| {
+        let Some(v) = view() else { return };
+        let modules: Vec<Arc<Module>> = v
+            .table
+            .modules()
+            .iter()
+            .filter(|m| m.bias != bias || m.bias == 0)
+            .cloned()
+            .collect();
+        drop(v);
+        // Re-resolved, so the closed module's ranges stop being trusted too.
+        publish(c, ModuleTable::new(modules));
+    });
 }
