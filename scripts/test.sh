@@ -16,9 +16,10 @@ cd "$ROOT"
 
 step "toolchain"
 need_packages gcc libc6-dev
-# pcre2grep for tests/runtimes.rs (node and java are on the machines
-# already; their tests skip where missing).
-need_packages pcre2-utils
+# pcre2grep and Erlang's BEAM JIT (erl; erlang-dev for the NIF attack) for
+# tests/runtimes.rs (node and java are on the machines already; their
+# tests skip where missing).
+need_packages pcre2-utils erlang-base erlang-dev
 # QEMU user mode for tests/runtimes.rs and tests/regions.rs (a second JIT
 # beside PCRE2 in one process).
 need_packages qemu-user

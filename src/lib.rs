@@ -7,6 +7,7 @@
 //! `hooks/` is a thin shell around these.
 #![forbid(unsafe_code)]
 
+pub mod aliases;
 pub mod bench;
 pub mod cli;
 pub mod conffile;

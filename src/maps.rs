@@ -15,6 +15,11 @@ pub struct Mapping {
     /// Private (copy-on-write) rather than shared.
     pub private: bool,
     pub path: String,
+    /// The file offset of `start`, and the file's device (major, minor)
+    /// and inode (0 for anonymous memory).
+    pub offset: u64,
+    pub dev: (u64, u64),
+    pub inode: u64,
     /// From smaps only: the mapping's protection key.
     pub protection_key: Option<u32>,
 }
@@ -40,10 +45,13 @@ fn parse_header(line: &str) -> Option<Mapping> {
     if perms.len() < 4 {
         return None;
     }
-    // offset, dev, inode
-    for _ in 0..3 {
-        fields.next()?;
-    }
+    let offset = u64::from_str_radix(fields.next()?, 16).ok()?;
+    let (maj, min) = fields.next()?.split_once(':')?;
+    let dev = (
+        u64::from_str_radix(maj, 16).ok()?,
+        u64::from_str_radix(min, 16).ok()?,
+    );
+    let inode = fields.next()?.parse().ok()?;
     let path = fields.collect::<Vec<_>>().join(" ");
     Some(Mapping {
         start,
@@ -53,6 +61,9 @@ fn parse_header(line: &str) -> Option<Mapping> {
         exec: perms[2] == b'x',
         private: perms[3] == b'p',
         path,
+        offset,
+        dev,
+        inode,
         protection_key: None,
     })
 }
@@ -134,5 +145,6 @@ Size:                132 kB
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].start, 0x400000);
         assert!(m[0].exec && !m[0].write && m[0].private);
+        assert_eq!((m[0].offset, m[0].dev, m[0].inode), (0, (8, 1), 42));
     }
 }

@@ -365,7 +365,7 @@ impl Profile {
 /// The built-in profiles, by name; each applies where its `detect`
 /// functions are present.
 pub fn builtin() -> Vec<(&'static str, Profile)> {
-    const BUILTIN: [(&str, &str); 5] = [
+    const BUILTIN: [(&str, &str); 6] = [
         (
             "wamr-fast-jit",
             include_str!("../profiles/wamr-fast-jit.profile"),
@@ -374,6 +374,10 @@ pub fn builtin() -> Vec<(&'static str, Profile)> {
         ("node-v8", include_str!("../profiles/node-v8.profile")),
         ("hotspot", include_str!("../profiles/hotspot.profile")),
         ("qemu-tcg", include_str!("../profiles/qemu-tcg.profile")),
+        (
+            "erlang-beam-jit",
+            include_str!("../profiles/erlang-beam-jit.profile"),
+        ),
     ];
     BUILTIN
         .iter()

@@ -1,18 +1,20 @@
 //! Other unmodified JIT compilers under jitguard (issue 6, "Beyond WAMR"):
 //! node 20 (V8's JavaScript tiers, WebAssembly with V8's own trap handler,
 //! a WASI module, code moved by the GC), PCRE2's JIT in pcre2grep and
-//! `grep -P`, OpenJDK 17 HotSpot, and QEMU's user-mode TCG (issue 15:
-//! coreutils and a guest JIT under qemu-x86_64). Each workload prints the
-//! same stdout and exits the same way with and without libjitguard.so, and
-//! the stats file shows that jitguard guarded the runtime's RWX memory and
-//! took its write faults.
+//! `grep -P`, OpenJDK 17 HotSpot, QEMU's user-mode TCG (issue 15:
+//! coreutils and a guest JIT under qemu-x86_64), and Erlang/OTP 25's BEAM
+//! JIT (its code dual-mapped from one memfd: the RW view is guarded). Each
+//! workload prints the same stdout and exits the same way with and without
+//! libjitguard.so, and the stats file shows that jitguard guarded the
+//! runtime's code memory and took its write faults.
 //!
 //! Every guarded run is enforced by the runtime's built-in writer profile
-//! (profiles/node-v8, pcre2-jit, hotspot, qemu-tcg) with nothing refused.
+//! (profiles/node-v8, pcre2-jit, hotspot, qemu-tcg, erlang-beam-jit) with
+//! nothing refused.
 //!
 //! A runtime that is not installed makes its tests print SKIPPED and pass
-//! (scripts/test.sh installs pcre2-utils; node and java come with the
-//! machine).
+//! (scripts/test.sh installs pcre2-utils and erlang-base; node and java
+//! come with the machine).
 
 mod common;
 use common::*;
@@ -458,5 +460,149 @@ fn qemu_user_tcg_runs_coreutils_and_a_guest_jit_same_output() {
             assert_eq!(stat(&g.stats, "regions"), 1, "{name}");
             assert!(stat(&g.stats, "call_windows") > 0, "{name}");
         }
+    }
+}
+
+// ---------------------------------------------------------------- Erlang
+
+/// `erl -noshell -eval EXPR`'s EXPR: the workout compiled by compile:file
+/// into tmpdir/erlang-NAME inside the run itself (so the compiler runs
+/// JIT-compiled too), then `then(dir)`, then halt.
+fn erl_eval(name: &str, then: impl Fn(&str) -> String) -> String {
+    let dir = tmp(&format!("erlang-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = workload("erlang/erl_workout.erl");
+    let src = src.trim_end_matches(".erl");
+    let d = dir.to_str().unwrap();
+    format!(
+        r#"{{ok, erl_workout}} = compile:file("{src}", [{{outdir, "{d}"}}, report]), code:add_patha("{d}"), {}, halt()."#,
+        then(d)
+    )
+}
+
+#[test]
+fn erlang_beam_jit_dual_mapped_code_same_output() {
+    let test = "erlang_beam_jit_dual_mapped_code_same_output";
+    let Some(erl) = runtime(test, "erl") else {
+        return;
+    };
+    let eval = erl_eval("workout", |d| format!(r#"erl_workout:main("{d}")"#));
+    let got = same_output(&erl, &["-noshell", "-eval", &eval], &[], "erlang");
+    for g in &got {
+        assert!(g.run.stdout.ends_with("done\n"), "{}", g.run.stdout);
+        assert!(g.run.stdout.contains("traced calls: 50"));
+        assert_eq!(
+            stat_text(&g.stats, "writer_profile"),
+            "builtin:erlang-beam-jit"
+        );
+    }
+}
+
+/// BEAM's code memory is one memfd mapped `r-xs` and `rw-s`: the RW view
+/// is what jitguard guards (pkey: every page carries one of its keys;
+/// mprotect: the view has lost write), and the RX view is left as it was.
+#[test]
+fn erlang_beam_jit_rw_view_is_guarded() {
+    let test = "erlang_beam_jit_rw_view_is_guarded";
+    let Some(erl) = runtime(test, "erl") else {
+        return;
+    };
+    for backend in backends() {
+        let smaps = tmp(&format!("erlang-{backend}.smaps"));
+        let _ = std::fs::remove_file(&smaps);
+        let eval = erl_eval(&format!("smaps-{backend}"), |_| {
+            format!(
+                r#"{{ok, B}} = file:read_file("/proc/self/smaps"), ok = file:write_file("{}", B), io:format("ok~n")"#,
+                smaps.display()
+            )
+        });
+        let got = guarded(
+            &erl,
+            &["-noshell", "-eval", &eval],
+            &[("JITGUARD_BACKEND", backend)],
+        );
+        assert_eq!(got.stdout, "ok\n", "{backend}: {}", got.stderr);
+        let maps = jitguard::maps::parse_smaps(&std::fs::read_to_string(&smaps).unwrap());
+        let vmem: Vec<_> = maps
+            .iter()
+            .filter(|m| m.path.starts_with("/memfd:vmem") && !m.private)
+            .collect();
+        assert!(vmem.iter().any(|m| m.exec), "{backend}: no r-xs view");
+        let data: Vec<_> = vmem.iter().filter(|m| !m.exec).collect();
+        assert!(!data.is_empty(), "{backend}: no RW view: {vmem:?}");
+        for m in data {
+            if backend == "pkey" {
+                assert!(
+                    matches!(m.protection_key, Some(k) if k != 0),
+                    "pkey: RW view not keyed: {m:?}"
+                );
+            } else {
+                assert!(!m.write, "mprotect: RW view still writable: {m:?}");
+            }
+        }
+        eprintln!("{backend}: BEAM's RW view guarded: {} mappings", vmem.len());
+    }
+}
+
+/// A NIF (native code loaded into the VM, examples/beam_rogue_nif.c) that
+/// stores through the RW view of BEAM's code memory: without jitguard
+/// the executable view shows the change (the control); under jitguard,
+/// with the built-in profile, the store is refused and the VM dies by
+/// SIGSEGV with a report naming the NIF's writer.
+#[test]
+fn erlang_a_nif_storing_into_code_memory_is_refused() {
+    let test = "erlang_a_nif_storing_into_code_memory_is_refused";
+    let Some(erl) = runtime(test, "erl") else {
+        return;
+    };
+    let include = Path::new("/usr/lib/erlang/usr/include");
+    if !include.join("erl_nif.h").is_file() {
+        eprintln!("SKIPPED {test}: erl_nif.h missing (install erlang-dev)");
+        return;
+    }
+    let inc = format!("-I{}", include.display());
+    let nif = example_with(
+        "beam_rogue_nif",
+        "beam_rogue_nif.so",
+        &["-shared", "-fPIC", &inc],
+    );
+    let nif = nif.to_str().unwrap().trim_end_matches(".so").to_owned();
+    let src = workload("erlang/beam_rogue.erl");
+    let src = src.trim_end_matches(".erl");
+    let dir = tmp("erlang-rogue");
+    std::fs::create_dir_all(&dir).unwrap();
+    let eval = format!(
+        r#"{{ok, beam_rogue}} = compile:file("{src}", [{{outdir, "{}"}}, report]), code:add_patha("{}"), io:format("~p~n", [beam_rogue:store()]), halt()."#,
+        dir.display(),
+        dir.display()
+    );
+    let args = ["-noshell", "-eval", eval.as_str()];
+    let env = [("BEAM_ROGUE_NIF", nif.as_str())];
+    let control = stock_env(&erl, &args, &env);
+    assert_eq!(control.stdout, "landed\n", "control: {control:?}");
+    for backend in backends() {
+        let mut env = env.to_vec();
+        env.push(("JITGUARD_BACKEND", backend));
+        let got = guarded(&erl, &args, &env);
+        assert!(!got.stdout.contains("landed"), "{backend}: {got:?}");
+        let report: Vec<&str> = got
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("jitguard: denied write at "))
+            .collect();
+        assert_eq!(report.len(), 1, "{backend}: {}", got.stderr);
+        for part in [
+            "rogue_store",
+            "beam_rogue_nif.so",
+            "writer profile: builtin:erlang-beam-jit",
+        ] {
+            assert!(
+                report[0].contains(part),
+                "{backend}: {part} in {}",
+                report[0]
+            );
+        }
+        assert_eq!(got.signal, Some(11), "{backend}: {}", got.stderr);
     }
 }

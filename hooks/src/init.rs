@@ -97,6 +97,8 @@ fn start_up() -> Option<(bool, bool)> {
         .map(|t| jg::maps::parse_maps(&t))
         .unwrap_or_default();
     crate::stack::record_main_thread(&maps);
+    crate::persona::check_personality_at_start();
+    crate::aliases::record_existing(&maps);
     guard_existing_mappings(maps);
     register_fork_handlers();
     crate::status::publish(g, &writers::source_name());
@@ -201,6 +203,7 @@ fn guard_existing_mappings(maps: Vec<jg::maps::Mapping>) {
 // calls take them one at a time, never nested the other way).
 extern "C" fn before_fork() {
     writers::lock_for_fork();
+    crate::aliases::lock_for_fork();
     regions::lock_for_fork();
     vault::lock_for_fork();
 }
@@ -211,6 +214,7 @@ extern "C" fn after_fork_parent() {
     unsafe {
         vault::unlock_after_fork(false);
         regions::unlock_after_fork(false);
+        crate::aliases::unlock_after_fork();
         writers::unlock_after_fork(false);
     }
 }
@@ -220,6 +224,7 @@ extern "C" fn after_fork_child() {
     unsafe {
         vault::unlock_after_fork(true);
         regions::unlock_after_fork(true);
+        crate::aliases::unlock_after_fork();
         writers::unlock_after_fork(true);
     }
     signals::reset_readers_in_child();

@@ -13,7 +13,8 @@
 //! - `window` (the thread's write window and the reseal trampoline),
 //!   `writers` (modules, walk, learn), `rep`, `report`;
 //! - `fault` (decode → decide → apply), `signals`/`sigmask` (the program's
-//!   signal actions and masks), `mapping`/`remap` (the mapping calls);
+//!   signal actions and masks), `mapping`/`remap` (the mapping calls),
+//!   `aliases`/`shm`/`persona` (writable aliases of code);
 //! - `gate` (system calls that write guarded memory, judged by their call
 //!   site and opened for the call), `memfile` (is a descriptor the
 //!   process's own `mem` file);
@@ -26,6 +27,7 @@
 // constructor and the dynamic symbol table, which tests leave out.
 #![cfg_attr(test, allow(dead_code))]
 
+mod aliases;
 mod counters;
 pub mod exports;
 mod fault;
@@ -35,6 +37,7 @@ mod init;
 mod log;
 mod mapping;
 mod memfile;
+mod persona;
 mod pkru;
 mod protect;
 mod published;
@@ -43,6 +46,7 @@ mod regions;
 mod remap;
 mod rep;
 mod report;
+mod shm;
 mod sigmask;
 mod signals;
 mod stack;

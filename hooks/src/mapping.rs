@@ -7,6 +7,7 @@
 //! mmap/munmap traffic never waits on jitguard's lock (and allocation under
 //! that lock cannot deadlock on it).
 
+use crate::aliases;
 use crate::regions::{edit, overlaps, page_span};
 use crate::state::{protection, ready};
 use crate::sys::{self, SysResult};
@@ -91,25 +92,44 @@ pub fn mmap(
     if !ready() {
         return ret_ptr(sys::mmap(addr, len, prot, flags, fd, off));
     }
+    let eff = crate::persona::effective(prot);
+    if aliases::wants_mmap(addr as u64, len as u64, eff, flags, fd) {
+        return ret_ptr(aliases::mmap(addr, len, prot, eff, flags, fd, off));
+    }
+    ret_ptr(mmap_guarded(addr, len, prot, eff, flags, fd, off))
+}
+
+/// mmap with W+X memory guarded and guarded memory a fixed mapping
+/// replaces forgotten. `eff` is `prot` as the kernel applies it
+/// (READ_IMPLIES_EXEC adds exec).
+pub fn mmap_guarded(
+    addr: *mut c_void,
+    len: size_t,
+    prot: c_int,
+    eff: c_int,
+    flags: c_int,
+    fd: c_int,
+    off: off_t,
+) -> SysResult {
     // Thread stacks (glibc maps them W+X for -z execstack programs) are
     // never guarded: an unwritable stack kills the thread.
     let stack = flags & (libc::MAP_STACK | libc::MAP_GROWSDOWN) != 0;
-    let wx = is_wx(prot) && !stack;
+    let wx = is_wx(eff) && !stack;
     let fixed = flags & (libc::MAP_FIXED | libc::MAP_FIXED_NOREPLACE) != 0;
     if !(wx || fixed && overlaps(addr as u64, addr as u64 + len as u64)) {
-        return ret_ptr(sys::mmap(addr, len, prot, flags, fd, off));
+        return sys::mmap(addr, len, prot, flags, fd, off);
     }
     let (creator, wx) = if wx { before_guarding() } else { (0, false) };
     // W+X memory is created without write, then keyed: it is never
     // writable under key 0, not even between two system calls.
     let first_prot = if wx { prot & !libc::PROT_WRITE } else { prot };
     let r = sys::mmap(addr, len, first_prot, flags, fd, off);
-    let Ok(base) = r else { return ret_ptr(r) };
+    let Ok(base) = r else { return r };
     let (s, e) = page_span(base as u64, len as u64);
     edit(|map| {
         map.remove(s, e);
         if wx {
-            if let Err(err) = guard_new(map, s, e, prot, creator) {
+            if let Err(err) = guard_new(map, s, e, eff, creator) {
                 crate::log!(
                     Warn,
                     "could not guard {s:#x}-{e:#x} (errno {err}); left unguarded"
@@ -118,7 +138,7 @@ pub fn mmap(
             }
         }
     });
-    base as *mut c_void
+    Ok(base)
 }
 
 pub fn mprotect(addr: u64, len: u64, prot: c_int) -> c_int {
@@ -126,14 +146,25 @@ pub fn mprotect(addr: u64, len: u64, prot: c_int) -> c_int {
         return ret_int(sys::mprotect(addr, len, prot));
     }
     let (s, e) = page_span(addr, len);
+    let eff = crate::persona::effective(prot);
+    if addr & (jg::PAGE_SIZE - 1) == 0 && aliases::tracks(s, e) {
+        return ret_int(aliases::mprotect(addr, len, prot, eff));
+    }
+    ret_int(mprotect_guarded(addr, len, prot, eff))
+}
+
+/// mprotect with W+X memory guarded and guarded memory that loses write
+/// or exec released. `eff` as for `mmap_guarded`.
+pub fn mprotect_guarded(addr: u64, len: u64, prot: c_int, eff: c_int) -> SysResult {
+    let (s, e) = page_span(addr, len);
     // glibc makes stacks executable with mprotect for -z execstack code.
-    let wx = is_wx(prot) && !holds_own_stack(s, e);
+    let wx = is_wx(eff) && !holds_own_stack(s, e);
     if (!wx && !overlaps(s, e)) || addr & (jg::PAGE_SIZE - 1) != 0 {
-        return ret_int(sys::mprotect(addr, len, prot));
+        return sys::mprotect(addr, len, prot);
     }
     let (creator, wx) = if wx { before_guarding() } else { (0, false) };
     let p = protection();
-    ret_int(edit(|map| {
+    edit(|map| {
         if wx {
             // Validate the range and drop write everywhere first, so no
             // page is writable under key 0 while keys are applied.
@@ -143,12 +174,12 @@ pub fn mprotect(addr: u64, len: u64, prot: c_int) -> c_int {
                     sys::mprotect(piece.start, piece.len(), prot)?;
                 }
             }
-            guard_new(map, s, e, prot, creator).map(|_| 0)
+            guard_new(map, s, e, eff, creator).map(|_| 0)
         } else {
             p.unguard(map, s, e, prot, 0)?;
             sys::mprotect(s, e - s, prot)
         }
-    }))
+    })
 }
 
 pub fn pkey_mprotect(addr: u64, len: u64, prot: c_int, pkey: c_int) -> c_int {
@@ -170,6 +201,12 @@ pub fn pkey_mprotect(addr: u64, len: u64, prot: c_int, pkey: c_int) -> c_int {
         );
         return mprotect(addr, len, prot);
     }
+    if addr & (jg::PAGE_SIZE - 1) == 0 && aliases::tracks(s, e) {
+        // A view of a shared object: the alias table follows the change,
+        // and a writable alias of code keeps jitguard's keys (as W+X
+        // memory does); the program's key applies to the rest.
+        return ret_int(aliases::pkey_mprotect(s, e, prot, pkey));
+    }
     if !overlaps(s, e) || addr & (jg::PAGE_SIZE - 1) != 0 {
         return ret_int(sys::pkey_mprotect(addr, len, prot, pkey));
     }
@@ -184,6 +221,9 @@ pub fn pkey_mprotect(addr: u64, len: u64, prot: c_int, pkey: c_int) -> c_int {
 
 pub fn munmap(addr: *mut c_void, len: size_t) -> c_int {
     let (s, e) = page_span(addr as u64, len as u64);
+    if ready() && aliases::tracks(s, e) {
+        return ret_int(aliases::munmap(addr, len));
+    }
     if !ready() || !overlaps(s, e) {
         return ret_int(sys::munmap(addr, len));
     }

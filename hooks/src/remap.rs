@@ -16,6 +16,32 @@ pub fn mremap(
     new: *mut c_void,
 ) -> *mut c_void {
     let (os, oe) = page_span(old as u64, old_len as u64);
+    let fixed_onto_view = flags & libc::MREMAP_FIXED != 0
+        && crate::aliases::tracks(new as u64, (new as u64).saturating_add(new_len as u64));
+    if ready() && (crate::aliases::tracks(os, oe) || fixed_onto_view) {
+        // A view of a shared object: the alias table follows the move.
+        let r = crate::aliases::mremap(os, old_len as u64, new_len as u64, || {
+            let p = mremap_regions(old, old_len, new_len, flags, new);
+            if p == libc::MAP_FAILED {
+                Err(sys::errno())
+            } else {
+                Ok(p as libc::c_long)
+            }
+        });
+        return ret_ptr(r);
+    }
+    mremap_regions(old, old_len, new_len, flags, new)
+}
+
+/// mremap with the guarded regions following the move.
+fn mremap_regions(
+    old: *mut c_void,
+    old_len: size_t,
+    new_len: size_t,
+    flags: c_int,
+    new: *mut c_void,
+) -> *mut c_void {
+    let (os, oe) = page_span(old as u64, old_len as u64);
     let fixed = flags & libc::MREMAP_FIXED != 0;
     let grown = jg::page_ceil(new_len as u64);
     let touches = |map_new: u64| overlaps(os, oe) || (fixed && overlaps(map_new, map_new + grown));

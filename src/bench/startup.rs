@@ -1,6 +1,6 @@
 //! The start-up kind of `jitguard bench`: short programs with little or no
 //! JIT (`/bin/true`, `python3 -c pass`, `gcc -c`, `node -e 0`,
-//! `java -version`), run stock and under the library in adjacent pairs.
+//! `java -version`, `erl -noshell -eval halt().`), run stock and under the library in adjacent pairs.
 //! What a user feels is the fixed cost per process, so the report gives the
 //! ratio of the medians, the spread of the per-pair ratios and the extra
 //! milliseconds. Pure: the runner measures, this adds up.
@@ -29,6 +29,9 @@ pub fn startup_programs(c_file: &str) -> Vec<StartupProgram> {
         p("gcc", &["gcc", "-c", c_file, "-o", "/dev/null"]),
         p("node", &["node", "-e", "0"]),
         p("java", &["java", "-version"]),
+        // BEAM's boot JIT-compiles ~100 modules into its dual-mapped code
+        // memory (the RW view guarded as a writable alias of code).
+        p("erl", &["erl", "-noshell", "-eval", "halt()."]),
     ]
 }
 
@@ -286,7 +289,7 @@ mod tests {
     fn programs_cover_the_issue_list() {
         let p = startup_programs("/tmp/x/small.c");
         let names: Vec<&str> = p.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["true", "python3", "gcc", "node", "java"]);
+        assert_eq!(names, ["true", "python3", "gcc", "node", "java", "erl"]);
         assert_eq!(p[2].argv[..3], ["gcc", "-c", "/tmp/x/small.c"]);
     }
 }

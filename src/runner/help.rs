@@ -32,9 +32,10 @@ Writes DIR/results.csv, results.json, table.md and chart.svg (default DIR:
 target/bench).
 
 START-UP (kind `startup`; --startup is short for --kinds startup):
-    /bin/true, `python3 -c pass`, `gcc -c` of a small C file, `node -e 0`
-    and `java -version` (names true, python3, gcc, node, java for
-    --workloads; a program not in PATH is skipped with a note), each run
+    /bin/true, `python3 -c pass`, `gcc -c` of a small C file, `node -e 0`,
+    `java -version` and `erl -noshell -eval halt().` (names true, python3,
+    gcc, node, java, erl for --workloads; a program not in PATH is skipped
+    with a note), each run
     stock and under the library with its defaults in adjacent pairs (stock,
     guarded, stock, guarded, ...; one unrecorded warm-up pair first),
     --reps pairs (default 30). With --configs (names as above, and

@@ -11,4 +11,5 @@ pub mod flow;
 pub mod io;
 pub mod memory;
 pub mod raw;
+pub mod shm;
 pub mod signals;
