@@ -122,6 +122,23 @@ pub struct Config {
     pub report: Report,
     /// Path of the AF_UNIX datagram socket of the system log.
     pub syslog_socket: String,
+    /// The seccomp filter (`JITGUARD_SECCOMP`, see `seccomp_policy`).
+    pub seccomp: Seccomp,
+}
+
+/// `JITGUARD_SECCOMP`: which seccomp filter start-up installs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seccomp {
+    /// None.
+    Off,
+    /// The vmwrite rules, only where installing a filter changes nothing
+    /// else (no_new_privs already set, or CAP_SYS_ADMIN).
+    Auto,
+    /// The vmwrite rules, setting no_new_privs if needed.
+    Vmwrite,
+    /// The vmwrite and trap rules (raw mapping and key calls), setting
+    /// no_new_privs if needed; refuses exec.
+    Trap,
 }
 
 impl Default for Config {
@@ -136,6 +153,7 @@ impl Default for Config {
             log: LogLevel::Warn,
             report: Report::Auto,
             syslog_socket: DEFAULT_SYSLOG_SOCKET.to_string(),
+            seccomp: Seccomp::Auto,
         }
     }
 }
@@ -161,10 +179,11 @@ pub mod vars {
     pub const LOG: &str = "JITGUARD_LOG";
     pub const REPORT: &str = "JITGUARD_REPORT";
     pub const SYSLOG_SOCKET: &str = "JITGUARD_SYSLOG_SOCKET";
+    pub const SECCOMP: &str = "JITGUARD_SECCOMP";
     /// The configuration file (default /etc/jitguard.conf).
     pub const CONFIG: &str = "JITGUARD_CONFIG";
     /// Every setting the library reads, from the environment or the file.
-    pub const ALL: [&str; 9] = [
+    pub const ALL: [&str; 10] = [
         MODE,
         POLICY,
         BACKEND,
@@ -174,6 +193,7 @@ pub mod vars {
         LOG,
         REPORT,
         SYSLOG_SOCKET,
+        SECCOMP,
     ];
 }
 
@@ -268,6 +288,18 @@ const REPORT: Choice<Report> = Choice {
     default_name: "auto (stderr, and syslog when stderr is not a terminal)",
 };
 
+const SECCOMP: Choice<Seccomp> = Choice {
+    var: vars::SECCOMP,
+    options: &[
+        ("off", Seccomp::Off),
+        ("auto", Seccomp::Auto),
+        ("vmwrite", Seccomp::Vmwrite),
+        ("trap", Seccomp::Trap),
+    ],
+    default: Seccomp::Auto,
+    default_name: "auto",
+};
+
 const LOG: Choice<LogLevel> = Choice {
     var: vars::LOG,
     options: &[
@@ -307,6 +339,7 @@ impl Config {
             syslog_socket: get(vars::SYSLOG_SOCKET)
                 .map(|s| s.trim().to_string())
                 .unwrap_or_else(|| DEFAULT_SYSLOG_SOCKET.to_string()),
+            seccomp: SECCOMP.parse(get(vars::SECCOMP).as_deref(), &mut warnings),
         };
         (config, warnings)
     }
