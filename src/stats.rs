@@ -50,6 +50,13 @@ pub struct Stats {
     /// Windows that lasted one trusted writer call (the rest of `opens`
     /// lasted one instruction).
     pub call_windows: u64,
+    /// Contexts found with jitguard's keys write-enabled outside a window
+    /// (a WRPKRU gadget, a forged sigreturn): the PKRU tamper check.
+    pub pkru_tampered: u64,
+    /// Raw system calls the seccomp filter trapped and jitguard ran.
+    pub seccomp_traps: u64,
+    /// Trapped calls refused (process_vm_writev into this process).
+    pub seccomp_refused: u64,
     /// The window length in force: `call` or `insn`.
     pub window: String,
 }
@@ -106,6 +113,9 @@ impl Stats {
             ("exposed_pages_sum", self.exposed_pages_sum),
             ("unnamed_writers", self.unnamed_writers),
             ("call_windows", self.call_windows),
+            ("pkru_tampered", self.pkru_tampered),
+            ("seccomp_traps", self.seccomp_traps),
+            ("seccomp_refused", self.seccomp_refused),
         ];
         let mut out = String::from("{");
         let mut first = true;
@@ -151,6 +161,9 @@ impl Stats {
             exposed_pages_sum: int("exposed_pages_sum"),
             unnamed_writers: int("unnamed_writers"),
             call_windows: int("call_windows"),
+            pkru_tampered: int("pkru_tampered"),
+            seccomp_traps: int("seccomp_traps"),
+            seccomp_refused: int("seccomp_refused"),
             window: Self::text_field(json, "window").unwrap_or_default(),
         })
     }

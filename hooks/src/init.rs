@@ -67,6 +67,7 @@ pub extern "C" fn jitguard_init() {
     guard_existing_mappings(maps);
     register_fork_handlers();
     crate::status::publish(g, &writers::source_name());
+    crate::seccomp::start(g);
     STATE.store(READY, Ordering::Release);
     crate::log!(
         Info,

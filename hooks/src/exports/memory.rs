@@ -14,6 +14,7 @@ pub unsafe extern "C" fn mmap(
     fd: c_int,
     off: off_t,
 ) -> *mut c_void {
+    crate::tamper::check_here("mmap");
     mapping::mmap(addr, len, prot, flags, fd, off)
 }
 
@@ -28,6 +29,7 @@ pub unsafe extern "C" fn mmap64(
     fd: c_int,
     off: off_t,
 ) -> *mut c_void {
+    crate::tamper::check_here("mmap64");
     mapping::mmap(addr, len, prot, flags, fd, off)
 }
 
@@ -35,6 +37,7 @@ pub unsafe extern "C" fn mmap64(
 /// libc's `mprotect` contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn mprotect(addr: *mut c_void, len: size_t, prot: c_int) -> c_int {
+    crate::tamper::check_here("mprotect");
     mapping::mprotect(addr as u64, len as u64, prot)
 }
 
@@ -47,6 +50,7 @@ pub unsafe extern "C" fn pkey_mprotect(
     prot: c_int,
     pkey: c_int,
 ) -> c_int {
+    crate::tamper::check_here("pkey_mprotect");
     mapping::pkey_mprotect(addr as u64, len as u64, prot, pkey)
 }
 
@@ -54,6 +58,7 @@ pub unsafe extern "C" fn pkey_mprotect(
 /// libc's `munmap` contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn munmap(addr: *mut c_void, len: size_t) -> c_int {
+    crate::tamper::check_here("munmap");
     mapping::munmap(addr, len)
 }
 
@@ -61,6 +66,7 @@ pub unsafe extern "C" fn munmap(addr: *mut c_void, len: size_t) -> c_int {
 /// libc's `pkey_free` contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn pkey_free(pkey: c_int) -> c_int {
+    crate::tamper::check_here("pkey_free");
     mapping::pkey_free(pkey)
 }
 
@@ -78,6 +84,7 @@ pub unsafe extern "C" fn mremap(
     flags: c_int,
     new: *mut c_void,
 ) -> *mut c_void {
+    crate::tamper::check_here("mremap");
     let new = if flags & libc::MREMAP_FIXED != 0 {
         new
     } else {

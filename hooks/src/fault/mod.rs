@@ -20,7 +20,8 @@ mod decode;
 use crate::counters::{self, COUNTERS};
 use crate::state::{protection, ready};
 use crate::{pkru, regions, signals, sys, window};
-use decode::{Fault, Frame, Info};
+pub use decode::Frame;
+use decode::{Fault, Info};
 use libc::{c_int, c_void, siginfo_t};
 
 /// SIGSEGV: jitguard's own write faults, or the program's.
@@ -70,6 +71,12 @@ fn dispatch(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void, ours: impl FnOnc
     let t0 = sys::now_ns();
     // SAFETY: the kernel's ucontext for this delivery, valid until return.
     let f = unsafe { Frame::new(ctx) };
+    let entry = if sig == libc::SIGSEGV {
+        "SIGSEGV"
+    } else {
+        "SIGTRAP"
+    };
+    crate::tamper::check_frame(ctx, crate::tamper::Seen::Entry(entry));
     if ready() && ours(&f) {
         counters::add(&COUNTERS.handler_ns, sys::now_ns().saturating_sub(t0));
         sys::set_errno(saved);
@@ -80,6 +87,11 @@ fn dispatch(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void, ours: impl FnOnc
     }
     sys::set_errno(saved);
     signals::chain(sig, info, ctx);
+    // The program's handler had the frame: a saved PKRU of 0, or
+    // XSTATE_BV's PKRU bit cleared, would return with every key open.
+    let saved = sys::errno();
+    crate::tamper::check_frame(ctx, crate::tamper::Seen::AfterHandler(sig));
+    sys::set_errno(saved);
 }
 
 /// A signal that is not jitguard's arrived while this thread's
