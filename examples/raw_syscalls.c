@@ -26,6 +26,10 @@
  *   sigreturn-xstate  the same by clearing XSTATE_BV's PKRU bit
  *   sigreturn-segv    the same edit from a SIGSEGV handler (jitguard
  *                  passes the signal on and sees the frame come back)
+ *   blocked        every signal blocked (sigprocmask, and a handler's
+ *                  sa_mask), then raw W+X mmaps: the filter's SIGSYS must
+ *                  still be delivered (a blocked trap kills)
+ *   spawn          system("echo spawned") (glibc: posix_spawn)
  *   exec           execs `/proc/self/exe exec-child` without jitguard
  *   exec-child     (the exec'd program) a raw process_vm_writev into its
  *                  own buffer; prints the result
@@ -184,6 +188,15 @@ static void after_forged_return(void)
     printf("after entry: answer() = %d\n", answer(code));
 }
 
+static volatile int handler_answer;
+static void on_usr2(int sig)
+{
+    (void)sig;
+    unsigned char *p = (void *)syscall(SYS_mmap, NULL, PAGE, RWX, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    emit_function(p, 9);
+    handler_answer = answer(p);
+}
+
 static volatile pid_t other_tid;
 static volatile int other_stop;
 static void *idle_thread(void *arg)
@@ -281,6 +294,25 @@ int main(int argc, char **argv)
         printf("pkru before: %x\n", rdpkru());
         raise(sig);
         after_forged_return();
+    } else if (strcmp(s, "blocked") == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_usr2;
+        sigfillset(&sa.sa_mask);
+        sigaction(SIGUSR2, &sa, NULL);
+        raise(SIGUSR2);
+        printf("in a handler blocking everything: %d\n", handler_answer);
+        sigset_t all;
+        sigfillset(&all);
+        sigprocmask(SIG_BLOCK, &all, NULL);
+        unsigned char *p =
+            (void *)syscall(SYS_mmap, NULL, PAGE, RWX, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        emit_function(p, 8);
+        printf("with every signal blocked: %d\n", answer(p));
+    } else if (strcmp(s, "spawn") == 0) {
+        int r = system("echo spawned");
+        printf("system: %d\n", r);
+        return 0;
     } else if (strcmp(s, "exec") == 0) {
         unsetenv("LD_PRELOAD");
         execl("/proc/self/exe", "raw_syscalls", "exec-child", (char *)NULL);

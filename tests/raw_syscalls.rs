@@ -209,6 +209,26 @@ fn benign_runs_are_unchanged_by_the_filter() {
     }
 }
 
+#[test]
+fn traps_are_delivered_while_the_program_blocks_every_signal() {
+    // A trap while SIGSYS is blocked kills the process: jitguard keeps it
+    // (and the fault signals) out of every real mask, sigprocmask's and
+    // handlers' sa_mask alike.
+    let want = stock(&bin(), &["blocked"]);
+    assert!(
+        want.stdout.contains("with every signal blocked: 8"),
+        "{}",
+        want.stdout
+    );
+    for backend in backends() {
+        let profile = learn(backend, "blocked");
+        let (got, stats) = run(backend, "blocked", "trap", &profile, &[]);
+        assert_eq!(got.stdout, want.stdout, "{backend}: {}", got.stderr);
+        assert_eq!(got.code, Some(0), "{backend}");
+        assert!(stat(&stats, "seccomp_traps") >= 2);
+    }
+}
+
 /// A forged or gadget-opened PKRU: the rogue store lands (nothing in user
 /// space can stop a store the CPU allows), and the next entry into
 /// jitguard reports it and, in enforce mode, ends the process.
@@ -252,17 +272,17 @@ fn detected(scenario: &str, found: &str) {
 
 #[test]
 fn a_wrpkru_gadget_is_detected_at_the_next_entry() {
-    detected("gadget", "found entering mprotect");
+    detected("gadget", "found entering mmap");
 }
 
 #[test]
 fn a_forged_sigreturn_with_pkru_0_is_detected() {
-    detected("sigreturn-pkru0", "found entering mprotect");
+    detected("sigreturn-pkru0", "found entering mmap");
 }
 
 #[test]
 fn a_forged_sigreturn_with_xstate_bv_cleared_is_detected() {
-    detected("sigreturn-xstate", "found entering mprotect");
+    detected("sigreturn-xstate", "found entering mmap");
 }
 
 #[test]
@@ -303,6 +323,12 @@ fn exec_under_the_filter_behaves_as_documented() {
             "{}",
             got.stdout
         );
+        // system() (posix_spawn) in trap mode: the shell cannot be exec'd,
+        // the spawned child exits 127.
+        let (got, _) = run(backend, "spawn", "trap", &profile, &[]);
+        assert_eq!(got.code, Some(0), "{}", got.stderr);
+        assert!(got.stdout.contains("system: 32512"), "{}", got.stdout);
+        assert!(!got.stdout.contains("spawned"), "{}", got.stdout);
         // Off: as without jitguard.
         let (got, _) = run(backend, "exec", "off", &profile, &[]);
         assert!(got.stdout.contains("into itself: 8 (ok)"), "{}", got.stdout);

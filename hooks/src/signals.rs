@@ -266,6 +266,16 @@ pub unsafe fn sigaction(
     old: *mut libc::sigaction,
 ) -> c_int {
     let Some(chain) = owned(sig) else {
+        // SAFETY: the caller's contract (`act` valid or null).
+        if let Some(a) = unsafe { act.as_ref() } {
+            // No handler may really block the owned signals: a write fault
+            // on guarded code (or, while the seccomp filter traps, a
+            // trapped call) inside it would kill the process. As for
+            // sigprocmask, the blocking stays virtual.
+            let mut a = *a;
+            sigmask::without_owned(&mut a.sa_mask);
+            return real_sigaction(sig, &a, old);
+        }
         return real_sigaction(sig, act, old);
     };
     let cur = chain.action();
