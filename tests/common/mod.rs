@@ -119,6 +119,7 @@ pub fn guarded(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         "JITGUARD_WINDOW",
         "JITGUARD_REPORT",
         "JITGUARD_SYSLOG_SOCKET",
+        "JITGUARD_SECCOMP",
     ] {
         c.env_remove(k);
     }
