@@ -12,12 +12,13 @@
 //! What it does (x86-64):
 //! - `vmwrite` rules (every mode but off): `process_vm_writev` whose pid
 //!   is this process's fails with EPERM (x86-64, x32 and i386 numbers).
-//! - `trap` rules, only in trap mode: `mmap` and `mprotect` asking for
-//!   write and execute together (under the mprotect backend: `mprotect`
-//!   asking for write or execute), every `pkey_mprotect`, `pkey_alloc`,
-//!   `pkey_free` and `process_vm_writev` raise SIGSYS (SECCOMP_RET_TRAP,
-//!   si_errno = [`TRAP_DATA`]) unless made from jitguard's instruction; the
-//!   handler runs them through jitguard's guarded path. `execve` and
+//! - `trap` rules, only in trap mode: `mmap` asking for write and execute
+//!   together (from anywhere: jitguard never does), and, unless made from
+//!   jitguard's instruction, `mprotect` asking for both (under the
+//!   mprotect backend: for write or execute), every `pkey_mprotect`,
+//!   `pkey_alloc`, `pkey_free` and `process_vm_writev` (to another id
+//!   than the own pid) raise SIGSYS (SECCOMP_RET_TRAP, si_errno =
+//!   [`TRAP_DATA`]); the handler runs them through jitguard's guarded path. `execve` and
 //!   `execveat` fail with EPERM (the filter outlives exec, jitguard's
 //!   handler would not: see SECURITY.md). i386 (`int 0x80`) and x32 calls
 //!   fail with ENOSYS: they would reach mmap/mprotect under other numbers.
@@ -111,6 +112,7 @@ enum L {
     Trap,
     Exec,
     VmPid,
+    VmPidTrap,
     Eperm,
     Enosys,
     Allow,
@@ -149,7 +151,7 @@ pub fn build(plan: &Plan) -> Vec<Insn> {
     }
     p.push(At(Native));
     if plan.trap {
-        let next = [Mmap, Mprotect, Gated, Gated, Gated, Gated, Exec, Exec];
+        let next = [Mmap, Mprotect, Gated, Gated, Gated, VmPidTrap, Exec, Exec];
         let nrs = [
             nr::MMAP,
             nr::MPROTECT,
@@ -167,7 +169,10 @@ pub fn build(plan: &Plan) -> Vec<Insn> {
         }
         p.push(Ret(RET_ALLOW));
         let wx = PROT_WRITE | PROT_EXEC;
-        p.extend([At(Mmap), Ld(off_arg(2)), And(wx), Jeq(wx, Gated, Allow)]);
+        // jitguard itself never maps W+X memory (it maps without write,
+        // then seals): such an mmap traps even from the gate, which a
+        // code-reuse attacker could otherwise jump to.
+        p.extend([At(Mmap), Ld(off_arg(2)), And(wx), Jeq(wx, Trap, Allow)]);
         p.extend([At(Mprotect), Ld(off_arg(2))]);
         if plan.mprotect_backend {
             p.push(Jset(wx, Gated, Allow));
@@ -175,6 +180,12 @@ pub fn build(plan: &Plan) -> Vec<Insn> {
             p.extend([And(wx), Jeq(wx, Gated, Allow)]);
         }
         p.extend([
+            // process_vm_writev to the own pid fails even from the gate
+            // (jitguard never writes itself); other ids are judged by the
+            // handler (a thread id reaches the same memory).
+            At(VmPidTrap),
+            Ld(off_arg(0)),
+            Jeq(plan.pid, Eperm, Gated),
             At(Gated),
             Ld(OFF_IP),
             Jeq(plan.gate as u32, GatedHi, Trap),
@@ -410,9 +421,16 @@ mod tests {
     #[test]
     fn wx_mappings_trap_unless_from_the_gate() {
         let p = build(&plan(true, false));
+        assert_eq!(
+            run(&p, &call(nr::MMAP, GATE, &[0, 4096, RWX])),
+            TRAP,
+            "jitguard never maps W+X: even the gate traps"
+        );
         for n in [nr::MMAP, nr::MPROTECT] {
             assert_eq!(run(&p, &call(n, ELSEWHERE, &[0, 4096, RWX])), TRAP);
-            assert_eq!(run(&p, &call(n, GATE, &[0, 4096, RWX])), RET_ALLOW);
+            if n == nr::MPROTECT {
+                assert_eq!(run(&p, &call(n, GATE, &[0, 4096, RWX])), RET_ALLOW);
+            }
             // Same low half, other high half: still not the gate.
             let near = (GATE & 0xffff_ffff) | 0x1_0000_0000;
             assert_eq!(run(&p, &call(n, near, &[0, 4096, RWX])), TRAP);
@@ -491,13 +509,21 @@ mod tests {
         for trap in [false, true] {
             let p = build(&plan(trap, false));
             let own = call(nr::PROCESS_VM_WRITEV, GATE, &[4242]);
-            // Trap mode traps every process_vm_writev not from the gate
-            // (the handler then judges the target's thread group, which
-            // catches another thread's id too); jitguard itself never
-            // makes one, so the gate's pass costs nothing.
-            let want = if trap { RET_ALLOW } else { PERM };
-            assert_eq!(run(&p, &own), want, "trap {trap}");
+            // Refused by pid in both modes, from the gate too.
+            assert_eq!(run(&p, &own), PERM, "trap {trap}");
         }
+        // Trap mode sends other ids to the handler (a thread id reaches
+        // the same memory), unless they come from the gate (the handler's
+        // own pass-through of a write into another process).
+        let p = build(&plan(true, false));
+        assert_eq!(
+            run(&p, &call(nr::PROCESS_VM_WRITEV, ELSEWHERE, &[4243])),
+            TRAP
+        );
+        assert_eq!(
+            run(&p, &call(nr::PROCESS_VM_WRITEV, GATE, &[4243])),
+            RET_ALLOW
+        );
         let p = build(&plan(false, false));
         let mut other = call(nr::PROCESS_VM_WRITEV, ELSEWHERE, &[4243]);
         assert_eq!(run(&p, &other), RET_ALLOW);

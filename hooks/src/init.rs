@@ -67,8 +67,10 @@ pub extern "C" fn jitguard_init() {
     guard_existing_mappings(maps);
     register_fork_handlers();
     crate::status::publish(g, &writers::source_name());
-    crate::seccomp::start(g);
     STATE.store(READY, Ordering::Release);
+    // After READY: a trap is then always run through the guarded path
+    // (never passed through raw, which would trap again for W+X mmap).
+    crate::seccomp::start(g);
     crate::log!(
         Info,
         "{} backend, {} policy, {} keys, mode {}",
