@@ -185,6 +185,7 @@ static void after_forged_return(void)
     rogue_store(code, ROGUE);
     printf("rogue store done\n");
     enter_libc_hook();
+    rogue_store(code, ROGUE); /* again: faults if the entry resealed PKRU */
     printf("after entry: answer() = %d\n", answer(code));
 }
 
@@ -282,6 +283,7 @@ int main(int argc, char **argv)
         rogue_store(code, ROGUE);
         printf("rogue store done\n");
         enter_libc_hook();
+        rogue_store(code, ROGUE); /* again: faults if the entry resealed PKRU */
         printf("after entry: answer() = %d\n", answer(code));
     } else if (strncmp(s, "sigreturn-", 10) == 0) {
         struct sigaction sa;

@@ -266,7 +266,8 @@ fn detected(scenario: &str, found: &str) {
         "{report}"
     );
     assert!(report.contains(found), "{report}");
-    // Audit mode counts instead.
+    // Audit mode counts and reseals: the thread's next rogue store faults
+    // again and is reported as an audited write.
     let (audit, stats) = run(
         "pkey",
         scenario,
@@ -276,6 +277,12 @@ fn detected(scenario: &str, found: &str) {
     );
     assert_eq!(audit.code, Some(0), "{scenario} audit: {}", audit.stderr);
     assert!(stat(&stats, "pkru_tampered") >= 1);
+    assert!(audit.stderr.contains("resealed"), "{}", audit.stderr);
+    assert!(
+        audit.stderr.contains("jitguard: audited write at "),
+        "{}",
+        audit.stderr
+    );
 }
 
 #[test]

@@ -5,8 +5,9 @@
 //! that edits the saved PKRU, or clears XSTATE_BV's PKRU bit, forges a
 //! sigreturn that opens every key). Any of jitguard's keys write-enabled
 //! outside the thread's own window is tampering: one report line naming
-//! the thread and the keys; fatal (SIGSEGV) in enforce mode, counted in
-//! audit and learn modes. pkey backend only (under mprotect there is no
+//! the thread and the keys; fatal (SIGSEGV) in enforce mode; in audit and
+//! learn modes counted and repaired (those keys sealed again, in the
+//! thread or the frame), so later writes fault and are judged as usual. pkey backend only (under mprotect there is no
 //! register to forge). See SECURITY.md for what this cannot see.
 
 use crate::counters::{self, COUNTERS};
@@ -49,6 +50,7 @@ pub fn check_here(name: &'static str) {
     let bad = tampered(p, ours, window::current().keys());
     if !bad.is_empty() {
         found(Seen::Hook(name), p, bad);
+        pkru::write(p.sealed(bad));
     }
 }
 
@@ -66,6 +68,7 @@ pub fn check_frame(ctx: *mut libc::c_void, seen: Seen) -> bool {
         return false;
     }
     found(seen, p, bad);
+    pkru::frame_set(ctx, p.sealed(bad));
     true
 }
 
@@ -90,7 +93,11 @@ fn found(seen: Seen, p: Pkru, bad: KeySet) {
                 ", in the signal frame after the program's handler for signal {sig}: a forged sigreturn)"
             ),
         };
-        let _ = b.write_str(if enforce { "\n" } else { "; allowed (audit)\n" });
+        let _ = b.write_str(if enforce {
+            "\n"
+        } else {
+            "; resealed, not fatal outside enforce mode\n"
+        });
         crate::log::report(b.as_bytes());
     }
     if enforce {
