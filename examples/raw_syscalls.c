@@ -30,6 +30,8 @@
  *                  sa_mask), then raw W+X mmaps: the filter's SIGSYS must
  *                  still be delivered (a blocked trap kills)
  *   spawn          system("echo spawned") (glibc: posix_spawn)
+ *   fork           a fork child maps raw W+X code, emits, then a rogue
+ *                  store; the parent prints how the child ended
  *   exec           execs `/proc/self/exe exec-child` without jitguard
  *   exec-child     (the exec'd program) a raw process_vm_writev into its
  *                  own buffer; prints the result
@@ -47,6 +49,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -311,6 +314,23 @@ int main(int argc, char **argv)
             (void *)syscall(SYS_mmap, NULL, PAGE, RWX, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         emit_function(p, 8);
         printf("with every signal blocked: %d\n", answer(p));
+    } else if (strcmp(s, "fork") == 0) {
+        pid_t c = fork();
+        if (c == 0) {
+            unsigned char *p =
+                (void *)syscall(SYS_mmap, NULL, PAGE, RWX, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            emit_function(p, 42);
+            printf("child perms: %s\n", maps_perms(p));
+            rogue_store(p, ROGUE);
+            printf("child: answer() = %d\n", answer(p));
+            _exit(0);
+        }
+        int st = 0;
+        waitpid(c, &st, 0);
+        if (WIFSIGNALED(st))
+            printf("child died by signal %d\n", WTERMSIG(st));
+        else
+            printf("child exited %d\n", WEXITSTATUS(st));
     } else if (strcmp(s, "spawn") == 0) {
         int r = system("echo spawned");
         printf("system: %d\n", r);

@@ -349,3 +349,30 @@ fn exec_under_the_filter_behaves_as_documented() {
         assert!(got.stdout.contains("into itself: 8 (ok)"), "{}", got.stdout);
     }
 }
+
+#[test]
+fn a_fork_child_keeps_the_filter_and_its_handler() {
+    let c = stock(&bin(), &["fork"]);
+    assert!(
+        c.stdout.contains("child: answer() = 1337"),
+        "control: {}",
+        c.stdout
+    );
+    for backend in backends() {
+        let profile = learn(backend, "fork");
+        let (got, _) = run(backend, "fork", "trap", &profile, &[]);
+        assert_eq!(got.code, Some(0), "{backend}: {}", got.stderr);
+        // The child's raw W+X memory was guarded through the inherited
+        // handler and gate, and its rogue store denied.
+        assert!(
+            got.stdout.contains("child died by signal 11"),
+            "{backend}: {}\n{}",
+            got.stdout,
+            got.stderr
+        );
+        assert!(!got.stdout.contains(ROGUE), "{}", got.stdout);
+        if backend == "mprotect" {
+            assert!(got.stdout.contains("child perms: r-xp"), "{}", got.stdout);
+        }
+    }
+}
