@@ -29,6 +29,9 @@
  *   blocked        every signal blocked (sigprocmask, and a handler's
  *                  sa_mask), then raw W+X mmaps: the filter's SIGSYS must
  *                  still be delivered (a blocked trap kills)
+ *   personality    personality(READ_IMPLIES_EXEC), then mmap(RW): the
+ *                  kernel makes it RWX, and no hook sees a W+X request
+ *   personality-raw   the same with syscall(SYS_personality)
  *   spawn          system("echo spawned") (glibc: posix_spawn)
  *   fork           a fork child maps raw W+X code, emits, then a rogue
  *                  store; the parent prints how the child ended
@@ -47,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/personality.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -331,6 +335,14 @@ int main(int argc, char **argv)
             printf("child died by signal %d\n", WTERMSIG(st));
         else
             printf("child exited %d\n", WEXITSTATUS(st));
+    } else if (strncmp(s, "personality", 11) == 0) {
+        long r = strcmp(s, "personality-raw") == 0 ? syscall(SYS_personality, READ_IMPLIES_EXEC)
+                                                   : personality(READ_IMPLIES_EXEC);
+        printf("personality: %ld (%s)\n", r, r < 0 ? strerror(errno) : "ok");
+        unsigned char *p =
+            mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        printf("perms: %s\n", maps_perms(p));
+        return 0;
     } else if (strcmp(s, "spawn") == 0) {
         int r = system("echo spawned");
         printf("system: %d\n", r);

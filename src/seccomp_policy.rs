@@ -47,10 +47,23 @@ pub mod nr {
     pub const PKEY_MPROTECT: u32 = 329;
     pub const PKEY_ALLOC: u32 = 330;
     pub const PKEY_FREE: u32 = 331;
+    pub const PERSONALITY: u32 = 135;
     /// x32's own number (its iovec differs), with the x32 bit.
     pub const X32_PROCESS_VM_WRITEV: u32 = super::X32_SYSCALL_BIT | 539;
     /// i386 (`int 0x80`).
     pub const I386_PROCESS_VM_WRITEV: u32 = 348;
+}
+
+/// The personality flag that makes every readable mapping executable
+/// (do_mmap adds PROT_EXEC): `mmap(RW)` then gives W+X memory that no
+/// hook and no prot rule sees.
+pub const READ_IMPLIES_EXEC: u32 = 0x0040_0000;
+/// `personality(0xffffffff)` only queries.
+pub const PERSONALITY_QUERY: u32 = 0xffff_ffff;
+
+/// Whether `personality(persona)` would turn READ_IMPLIES_EXEC on.
+pub fn sets_read_implies_exec(persona: u32) -> bool {
+    persona != PERSONALITY_QUERY && persona & READ_IMPLIES_EXEC != 0
 }
 
 const PROT_WRITE: u32 = 2;
@@ -113,6 +126,8 @@ enum L {
     Exec,
     VmPid,
     VmPidTrap,
+    Persona,
+    PersonaBit,
     Eperm,
     Enosys,
     Allow,
@@ -151,7 +166,9 @@ pub fn build(plan: &Plan) -> Vec<Insn> {
     }
     p.push(At(Native));
     if plan.trap {
-        let next = [Mmap, Mprotect, Gated, Gated, Gated, VmPidTrap, Exec, Exec];
+        let next = [
+            Mmap, Mprotect, Gated, Gated, Gated, VmPidTrap, Exec, Exec, Persona,
+        ];
         let nrs = [
             nr::MMAP,
             nr::MPROTECT,
@@ -161,6 +178,7 @@ pub fn build(plan: &Plan) -> Vec<Insn> {
             nr::PROCESS_VM_WRITEV,
             nr::EXECVE,
             nr::EXECVEAT,
+            nr::PERSONALITY,
         ];
         // Each test falls through to the next; a label per fall-through
         // would be noise, so the false branch is "the next instruction".
@@ -173,6 +191,14 @@ pub fn build(plan: &Plan) -> Vec<Insn> {
         // then seals): such an mmap traps even from the gate, which a
         // code-reuse attacker could otherwise jump to.
         p.extend([At(Mmap), Ld(off_arg(2)), And(wx), Jeq(wx, Trap, Allow)]);
+        // personality() turning READ_IMPLIES_EXEC on fails with EPERM.
+        p.extend([
+            At(Persona),
+            Ld(off_arg(0)),
+            Jeq(PERSONALITY_QUERY, Allow, PersonaBit),
+            At(PersonaBit),
+            Jset(READ_IMPLIES_EXEC, Eperm, Allow),
+        ]);
         p.extend([At(Mprotect), Ld(off_arg(2))]);
         if plan.mprotect_backend {
             p.push(Jset(wx, Gated, Allow));
@@ -492,6 +518,20 @@ mod tests {
         assert_eq!(run(&p, &i386), NOSYS);
         let x32 = call(X32_SYSCALL_BIT | nr::MMAP, ELSEWHERE, &[0, 4096, RWX]);
         assert_eq!(run(&p, &x32), NOSYS);
+    }
+
+    #[test]
+    fn read_implies_exec_cannot_be_switched_on_in_trap_mode() {
+        let p = build(&plan(true, false));
+        let rie = READ_IMPLIES_EXEC as u64;
+        assert_eq!(run(&p, &call(nr::PERSONALITY, GATE, &[rie])), PERM);
+        assert_eq!(run(&p, &call(nr::PERSONALITY, ELSEWHERE, &[rie | 8])), PERM);
+        for ok in [0, 8, PERSONALITY_QUERY as u64] {
+            assert_eq!(run(&p, &call(nr::PERSONALITY, ELSEWHERE, &[ok])), RET_ALLOW);
+        }
+        assert!(sets_read_implies_exec(READ_IMPLIES_EXEC));
+        assert!(!sets_read_implies_exec(PERSONALITY_QUERY));
+        assert!(!sets_read_implies_exec(0));
     }
 
     #[test]

@@ -376,3 +376,35 @@ fn a_fork_child_keeps_the_filter_and_its_handler() {
         }
     }
 }
+
+#[test]
+fn read_implies_exec_is_refused() {
+    // personality(READ_IMPLIES_EXEC) makes mmap(RW) give RWX memory that
+    // neither the hooks nor the filter's prot rules see asked for.
+    for scenario in ["personality", "personality-raw"] {
+        let c = stock(&bin(), &[scenario]);
+        assert_eq!(line(&c.stdout, "perms: "), "rwxp", "control: {}", c.stdout);
+    }
+    for backend in backends() {
+        let profile = learn(backend, "personality");
+        // libc's personality(): refused by the hook, filter or not.
+        let (got, _) = run(backend, "personality", "off", &profile, &[]);
+        assert_eq!(
+            line(&got.stdout, "personality: "),
+            "-1 (Operation not permitted)"
+        );
+        assert_eq!(line(&got.stdout, "perms: "), "rw-p", "{backend}");
+        assert!(got
+            .stderr
+            .contains("refused personality(READ_IMPLIES_EXEC)"));
+        // The raw call: the hole without the filter, refused with it.
+        let (open, _) = run(backend, "personality-raw", "off", &profile, &[]);
+        assert_eq!(line(&open.stdout, "perms: "), "rwxp", "the hole: {backend}");
+        let (got, _) = run(backend, "personality-raw", "trap", &profile, &[]);
+        assert_eq!(
+            line(&got.stdout, "personality: "),
+            "-1 (Operation not permitted)"
+        );
+        assert_eq!(line(&got.stdout, "perms: "), "rw-p", "{backend}");
+    }
+}

@@ -16,10 +16,10 @@
 
 use crate::counters::{self, COUNTERS};
 use crate::fault::Frame;
-use crate::state::{ready, Globals};
+use crate::state::{globals, ready, Globals};
 use crate::tamper::{self, Seen};
 use crate::{mapping, signals, sys};
-use jg::config::Seccomp;
+use jg::config::{Mode, Seccomp};
 use jg::seccomp_policy::{self as policy, Install, Plan, Trapped};
 use libc::{c_int, c_long, c_void, siginfo_t};
 
@@ -46,9 +46,55 @@ fn no_new_privs() -> bool {
     unsafe { libc::prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1 }
 }
 
+/// READ_IMPLIES_EXEC inherited at start-up (`setarch -X`): cleared in
+/// enforce mode (every readable mapping would be W+X behind the hooks),
+/// reported otherwise.
+fn check_inherited_personality(g: &Globals) {
+    // SAFETY: a query (0xffffffff changes nothing).
+    let cur = unsafe { sys::syscall!(libc::SYS_personality, policy::PERSONALITY_QUERY) };
+    if cur < 0 || cur as u32 & policy::READ_IMPLIES_EXEC == 0 {
+        return;
+    }
+    if g.config.mode == Mode::Enforce {
+        // SAFETY: sets this process's personality, without the one flag.
+        unsafe {
+            sys::syscall!(
+                libc::SYS_personality,
+                cur as u32 & !policy::READ_IMPLIES_EXEC
+            )
+        };
+        crate::log::emit(format_args!(
+            "jitguard: READ_IMPLIES_EXEC personality cleared: it makes every readable mapping executable, unseen by jitguard"
+        ));
+    } else {
+        crate::log::emit(format_args!(
+            "jitguard: READ_IMPLIES_EXEC personality is set: readable mappings are executable and not guarded"
+        ));
+    }
+}
+
+/// The program's `personality()`: READ_IMPLIES_EXEC is refused in
+/// enforce mode (EPERM, reported); everything else is passed on.
+pub fn personality(persona: libc::c_ulong) -> c_int {
+    if ready()
+        && globals().config.mode == Mode::Enforce
+        && policy::sets_read_implies_exec(persona as u32)
+    {
+        crate::log::report(
+            b"jitguard: refused personality(READ_IMPLIES_EXEC): every readable mapping would become executable, unseen by jitguard\n",
+        );
+        sys::set_errno(libc::EPERM);
+        return -1;
+    }
+    // SAFETY: the program's own request; the kernel validates it.
+    unsafe { sys::syscall!(libc::SYS_personality, persona) as c_int }
+}
+
 /// Installs the filter `JITGUARD_SECCOMP` asks for (start-up, after the
-/// keys are allocated and the other handlers installed).
+/// keys are allocated and the other handlers installed), after clearing
+/// an inherited READ_IMPLIES_EXEC.
 pub fn start(g: &Globals) {
+    check_inherited_personality(g);
     let setting = g.config.seccomp;
     let Install::Filter {
         trap,

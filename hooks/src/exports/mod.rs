@@ -7,4 +7,5 @@
 
 pub mod flow;
 pub mod memory;
+pub mod personality;
 pub mod signals;
