@@ -623,6 +623,21 @@ mod tests {
     }
 
     #[test]
+    fn the_setting_parses_with_a_safe_default() {
+        use crate::config::Config;
+        let parse = |v: &str| {
+            let v = v.to_string();
+            Config::from_lookup(move |k| (k == "JITGUARD_SECCOMP").then(|| v.clone()))
+        };
+        assert_eq!(parse("TRAP").0.seccomp, Seccomp::Trap);
+        assert_eq!(parse("vmwrite").0.seccomp, Seccomp::Vmwrite);
+        assert_eq!(Config::default().seccomp, Seccomp::Auto);
+        let (c, w) = parse("on");
+        assert_eq!(c.seccomp, Seccomp::Auto);
+        assert!(w[0].0.contains("JITGUARD_SECCOMP=\"on\""), "{:?}", w);
+    }
+
+    #[test]
     fn classify_names_the_trapped_calls() {
         assert_eq!(classify(9), Trapped::Mmap);
         assert_eq!(classify(329), Trapped::PkeyMprotect);
