@@ -109,6 +109,10 @@ pub struct Plan {
     pub mprotect_backend: bool,
     /// This process's id when the filter is installed.
     pub pid: u32,
+    /// The value jitguard's gated calls carry in their sixth argument
+    /// (unused by mprotect, pkey_mprotect, pkey_alloc and pkey_free): from
+    /// the gate without it, they trap too.
+    pub secret: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -121,6 +125,8 @@ enum L {
     Mmap,
     Mprotect,
     Gated,
+    GatedSecretHi,
+    GatedIp,
     GatedHi,
     Trap,
     Exec,
@@ -208,11 +214,18 @@ pub fn build(plan: &Plan) -> Vec<Insn> {
         p.extend([
             // process_vm_writev to the own pid fails even from the gate
             // (jitguard never writes itself); other ids are judged by the
-            // handler (a thread id reaches the same memory).
+            // handler (a thread id reaches the same memory), whose pass-
+            // through comes from the gate with all six arguments its own.
             At(VmPidTrap),
             Ld(off_arg(0)),
-            Jeq(plan.pid, Eperm, Gated),
+            Jeq(plan.pid, Eperm, GatedIp),
             At(Gated),
+            Ld(off_arg(5)),
+            Jeq(plan.secret as u32, GatedSecretHi, Trap),
+            At(GatedSecretHi),
+            Ld(off_arg(5) + 4),
+            Jeq((plan.secret >> 32) as u32, GatedIp, Trap),
+            At(GatedIp),
             Ld(OFF_IP),
             Jeq(plan.gate as u32, GatedHi, Trap),
             At(GatedHi),

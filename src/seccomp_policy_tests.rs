@@ -54,6 +54,7 @@ pub fn run(prog: &[Insn], d: &Data) -> u32 {
 }
 
 const GATE: u64 = 0x7f12_3456_7890;
+const SECRET: u64 = 0x1234_5678_9abc_def0;
 const RWX: u64 = 7;
 
 fn plan(trap: bool, mprotect_backend: bool) -> Plan {
@@ -62,6 +63,7 @@ fn plan(trap: bool, mprotect_backend: bool) -> Plan {
         trap,
         mprotect_backend,
         pid: 4242,
+        secret: SECRET,
     }
 }
 
@@ -92,7 +94,17 @@ fn wx_mappings_trap_unless_from_the_gate() {
     for n in [nr::MMAP, nr::MPROTECT] {
         assert_eq!(run(&p, &call(n, ELSEWHERE, &[0, 4096, RWX])), TRAP);
         if n == nr::MPROTECT {
-            assert_eq!(run(&p, &call(n, GATE, &[0, 4096, RWX])), RET_ALLOW);
+            assert_eq!(
+                run(&p, &call(n, GATE, &[0, 4096, RWX, 0, 0, SECRET])),
+                RET_ALLOW
+            );
+            assert_eq!(
+                run(&p, &call(n, GATE, &[0, 4096, RWX])),
+                TRAP,
+                "from the gate without the secret"
+            );
+            let half = SECRET & 0xffff_ffff;
+            assert_eq!(run(&p, &call(n, GATE, &[0, 4096, RWX, 0, 0, half])), TRAP);
         }
         // Same low half, other high half: still not the gate.
         let near = (GATE & 0xffff_ffff) | 0x1_0000_0000;
@@ -141,7 +153,20 @@ fn key_calls_trap_unless_from_the_gate() {
         nr::PROCESS_VM_WRITEV,
     ] {
         assert_eq!(run(&p, &call(n, ELSEWHERE, &[1, 2, 3, 4])), TRAP);
-        assert_eq!(run(&p, &call(n, GATE, &[1, 2, 3, 4])), RET_ALLOW);
+        assert_eq!(run(&p, &call(n, GATE, &[1, 2, 3, 4, 0, SECRET])), RET_ALLOW);
+        // process_vm_writev uses all six registers: the gate alone passes
+        // it (the handler's pass-through into another process).
+        let without = if n == nr::PROCESS_VM_WRITEV {
+            RET_ALLOW
+        } else {
+            TRAP
+        };
+        assert_eq!(run(&p, &call(n, GATE, &[1, 2, 3, 4])), without, "no secret");
+        assert_eq!(
+            run(&p, &call(n, ELSEWHERE, &[1, 2, 3, 4, 0, SECRET])),
+            TRAP,
+            "the secret from elsewhere"
+        );
     }
 }
 

@@ -121,7 +121,11 @@ pub fn start(g: &Globals) {
         log_failure("PR_SET_NO_NEW_PRIVS", sys::errno());
         return;
     }
+    // The gated calls' secret: set before the filter that checks it.
+    let secret = rand::RngCore::next_u64(&mut rand::rngs::OsRng) | 1;
+    sys::set_gate_secret(secret);
     let plan = Plan {
+        secret,
         gate: sys::gate::after_address(),
         trap,
         mprotect_backend: g.protection.keys().is_none(),
@@ -271,7 +275,13 @@ fn run_guarded(nr: c_long, a: [i64; 6], rip: u64) -> i64 {
         )),
         Trapped::PkeyFree => kernel_int(mapping::pkey_free(a[0] as c_int)),
         // jitguard's keys are allocated: the kernel cannot hand them out.
-        Trapped::PkeyAlloc => raw(),
+        // (Passed on with the gate's secret in the unused sixth register.)
+        Trapped::PkeyAlloc => {
+            let mut a = a;
+            a[5] = sys::gate_secret() as i64;
+            // SAFETY: the program's pkey_alloc with its own two arguments.
+            unsafe { sys::gate::call(nr, a) }
+        }
         Trapped::ProcessVmWritev if into_this_process(a[0] as i32) => {
             counters::bump(&COUNTERS.seccomp_refused);
             use core::fmt::Write;

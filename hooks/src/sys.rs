@@ -135,14 +135,34 @@ pub fn munmap(addr: *mut c_void, len: size_t) -> SysResult {
     check(unsafe { syscall!(libc::SYS_munmap, addr, len) })
 }
 
+/// The per-run value jitguard's gated calls (mprotect, pkey_mprotect,
+/// pkey_alloc, pkey_free) carry in their sixth argument register, which
+/// those calls do not use and the kernel ignores. The seccomp filter lets
+/// them through only with it (`jg::seccomp_policy::Plan::secret`), so
+/// jumping to the gate's `syscall` with chosen registers (code reuse) also
+/// needs this value. Zero until the filter is installed.
+static GATE_SECRET: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Sets the gate's secret (start-up, before the filter that checks it).
+pub fn set_gate_secret(v: u64) {
+    GATE_SECRET.store(v, core::sync::atomic::Ordering::Release);
+}
+
+pub fn gate_secret() -> u64 {
+    GATE_SECRET.load(core::sync::atomic::Ordering::Acquire)
+}
+
 pub fn mprotect(addr: u64, len: u64, prot: c_int) -> SysResult {
-    // SAFETY: changes protections only; the kernel validates the range.
-    check(unsafe { syscall!(libc::SYS_mprotect, addr, len, prot) })
+    let s = gate_secret();
+    // SAFETY: changes protections only; the kernel validates the range
+    // (and ignores the unused argument registers).
+    check(unsafe { syscall!(libc::SYS_mprotect, addr, len, prot, 0, 0, s) })
 }
 
 pub fn pkey_mprotect(addr: u64, len: u64, prot: c_int, key: c_int) -> SysResult {
+    let s = gate_secret();
     // SAFETY: as mprotect, plus a key the kernel checks is allocated.
-    check(unsafe { syscall!(libc::SYS_pkey_mprotect, addr, len, prot, key) })
+    check(unsafe { syscall!(libc::SYS_pkey_mprotect, addr, len, prot, key, 0, s) })
 }
 
 pub fn mremap(
@@ -157,13 +177,15 @@ pub fn mremap(
 }
 
 pub fn pkey_alloc(flags: u32, rights: u32) -> SysResult {
+    let s = gate_secret();
     // SAFETY: allocates a key; no memory is touched.
-    check(unsafe { syscall!(libc::SYS_pkey_alloc, flags, rights) })
+    check(unsafe { syscall!(libc::SYS_pkey_alloc, flags, rights, 0, 0, 0, s) })
 }
 
 pub fn pkey_free(key: c_int) -> SysResult {
+    let s = gate_secret();
     // SAFETY: frees a key; no memory is touched.
-    check(unsafe { syscall!(libc::SYS_pkey_free, key) })
+    check(unsafe { syscall!(libc::SYS_pkey_free, key, 0, 0, 0, 0, s) })
 }
 
 pub fn gettid() -> u32 {
