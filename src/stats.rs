@@ -217,7 +217,26 @@ impl Stats {
             rep_mb = self.rep_bytes as f64 / 1048576.0,
             chained = self.chained_signals,
             hms = self.handler_ns as f64 / 1e6,
-        )
+        ) + &self.detector_lines()
+    }
+
+    /// Lines for the tamper check and the seccomp filter, when they saw
+    /// anything.
+    fn detector_lines(&self) -> String {
+        let mut out = String::new();
+        if self.pkru_tampered > 0 {
+            out += &format!(
+                "PKRU found tampered: {} time(s) (a WRPKRU gadget or a forged signal frame)\n",
+                self.pkru_tampered
+            );
+        }
+        if self.seccomp_traps > 0 || self.seccomp_refused > 0 {
+            out += &format!(
+                "raw system calls trapped by the seccomp filter: {} ({} refused)\n",
+                self.seccomp_traps, self.seccomp_refused
+            );
+        }
+        out
     }
 
     /// Reads back one integer field from a stats file's text (for tests and
@@ -291,6 +310,21 @@ mod tests {
         assert!(text.contains("write faults: 10"), "{text}");
         assert!(text.contains("5.0 us per write fault"), "{text}");
         assert!(Stats::from_json("{}").is_none());
+        assert!(!text.contains("tampered"), "{text}");
+        let t = Stats {
+            pkru_tampered: 2,
+            seccomp_traps: 5,
+            seccomp_refused: 1,
+            ..s.clone()
+        };
+        let back = Stats::from_json(&t.to_json()).unwrap();
+        assert_eq!(back, t);
+        let text = back.summary();
+        assert!(text.contains("PKRU found tampered: 2 time(s)"), "{text}");
+        assert!(
+            text.contains("trapped by the seccomp filter: 5 (1 refused)"),
+            "{text}"
+        );
     }
 
     #[test]
