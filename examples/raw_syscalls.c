@@ -6,6 +6,9 @@
  * jitguard without its seccomp filter (where the hole is), and with
  * JITGUARD_SECCOMP=trap (or vmwrite), where it must be refused or detected.
  *
+ * Raw calls use the program's own `syscall` instruction (raw_syscall), not
+ * libc's syscall(), which jitguard may hook.
+ *
  * A small JIT as in attacks.c: `emit_code` is the trusted emitter (a
  * profile learned from `benign` names it); `rogue_store` is not.
  *
@@ -62,6 +65,27 @@
 #define RWX (PROT_READ | PROT_WRITE | PROT_EXEC)
 
 typedef int (*fn_t)(void);
+
+/* A system call by this program's own `syscall` instruction, not libc's
+ * syscall() (which jitguard may hook): these scenarios test the seccomp
+ * filter. -1 with errno set on failure, like syscall(). */
+#define raw_syscall(...) raw_call(__VA_ARGS__, 0, 0, 0, 0, 0, 0)
+static long raw_call(long nr, long a1, long a2, long a3, long a4, long a5, long a6, ...)
+{
+    long r;
+    register long r10 __asm__("r10") = a4;
+    register long r8 __asm__("r8") = a5;
+    register long r9 __asm__("r9") = a6;
+    __asm__ volatile("syscall"
+                     : "=a"(r)
+                     : "a"(nr), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    if (r < 0 && r > -4096) {
+        errno = (int)-r;
+        return -1;
+    }
+    return r;
+}
 static unsigned char *code;
 static void *(*volatile copy)(void *, const void *, size_t) = memcpy;
 
@@ -158,8 +182,8 @@ static void enter_libc_hook(void)
 static long vm_write(pid_t target, void *dst, const void *src, size_t n)
 {
     struct iovec local = {(void *)src, n}, remote = {dst, n};
-    /* syscall(), not libc's process_vm_writev: the filter is tested, not a hook. */
-    return syscall(SYS_process_vm_writev, target, &local, 1, &remote, 1, 0);
+    /* A raw call, not libc's process_vm_writev: the filter is tested, not a hook. */
+    return raw_syscall(SYS_process_vm_writev, target, (long)&local, 1, (long)&remote, 1, 0);
 }
 
 /* Forged sigreturns: edit the PKRU the kernel saved in the frame. */
@@ -200,7 +224,7 @@ static volatile int handler_answer;
 static void on_usr2(int sig)
 {
     (void)sig;
-    unsigned char *p = (void *)syscall(SYS_mmap, NULL, PAGE, RWX, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    unsigned char *p = (void *)raw_syscall(SYS_mmap, 0, PAGE, RWX, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     emit_function(p, 9);
     handler_answer = answer(p);
 }
@@ -247,7 +271,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(s, "mmap-rwx") == 0)
-        code = (void *)syscall(SYS_mmap, NULL, 4 * PAGE, RWX, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        code = (void *)raw_syscall(SYS_mmap, 0, 4 * PAGE, RWX, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     else
         code = mmap(NULL, 4 * PAGE, RWX, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (code == MAP_FAILED) {
@@ -260,7 +284,7 @@ int main(int argc, char **argv)
 
     if (strcmp(s, "benign") == 0) {
         unsigned char *raw =
-            (void *)syscall(SYS_mmap, NULL, PAGE, RWX, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            (void *)raw_syscall(SYS_mmap, 0, PAGE, RWX, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         emit_function(raw, 7);
         printf("raw: %d\n", answer(raw));
         emit_function(code, 42);
@@ -269,12 +293,12 @@ int main(int argc, char **argv)
         printf("perms: %s\n", maps_perms(code));
         rogue_store(code, ROGUE);
     } else if (strcmp(s, "pkey-mprotect") == 0) {
-        long r = syscall(SYS_pkey_mprotect, code, PAGE, RWX, 0);
+        long r = raw_syscall(SYS_pkey_mprotect, (long)code, PAGE, RWX, 0);
         printf("pkey_mprotect: %ld (%s)\n", r, r < 0 ? strerror(errno) : "ok");
         printf("key: %d\n", smaps_key(code));
         rogue_store(code, ROGUE);
     } else if (strcmp(s, "mprotect-rwx") == 0) {
-        long r = syscall(SYS_mprotect, code, PAGE, RWX);
+        long r = raw_syscall(SYS_mprotect, (long)code, PAGE, RWX);
         printf("mprotect: %ld (%s)\n", r, r < 0 ? strerror(errno) : "ok");
         printf("perms: %s\n", maps_perms(code));
         rogue_store(code, ROGUE);
@@ -315,14 +339,14 @@ int main(int argc, char **argv)
         sigfillset(&all);
         sigprocmask(SIG_BLOCK, &all, NULL);
         unsigned char *p =
-            (void *)syscall(SYS_mmap, NULL, PAGE, RWX, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            (void *)raw_syscall(SYS_mmap, 0, PAGE, RWX, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         emit_function(p, 8);
         printf("with every signal blocked: %d\n", answer(p));
     } else if (strcmp(s, "fork") == 0) {
         pid_t c = fork();
         if (c == 0) {
             unsigned char *p =
-                (void *)syscall(SYS_mmap, NULL, PAGE, RWX, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                (void *)raw_syscall(SYS_mmap, 0, PAGE, RWX, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
             emit_function(p, 42);
             printf("child perms: %s\n", maps_perms(p));
             rogue_store(p, ROGUE);
@@ -336,7 +360,7 @@ int main(int argc, char **argv)
         else
             printf("child exited %d\n", WEXITSTATUS(st));
     } else if (strncmp(s, "personality", 11) == 0) {
-        long r = strcmp(s, "personality-raw") == 0 ? syscall(SYS_personality, READ_IMPLIES_EXEC)
+        long r = strcmp(s, "personality-raw") == 0 ? raw_syscall(SYS_personality, READ_IMPLIES_EXEC)
                                                    : personality(READ_IMPLIES_EXEC);
         printf("personality: %ld (%s)\n", r, r < 0 ? strerror(errno) : "ok");
         unsigned char *p =
