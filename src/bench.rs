@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 
+pub mod seccomp;
 pub mod startup;
 
 /// One line of workloads/manifest.tsv.

@@ -87,6 +87,8 @@ OPTIONS:
     --profile PATH       writer profile
     --window WINDOW      call (a trusted writer's pages stay open until it
                          returns) | insn (one instruction)
+    --seccomp SECCOMP    off | auto | vmwrite | trap (see SECURITY.md:
+                         trap refuses exec and sets no_new_privs)
     --log LEVEL          off | error | warn | info | debug | trace
     --lib PATH           libjitguard.so to preload
     -h, --help           this message
@@ -220,6 +222,11 @@ const OPTIONS: &[(&str, &str, &[&str])] = &[
     ("--stats", vars::STATS, &[]),
     ("--profile", vars::PROFILE, &[]),
     ("--window", vars::WINDOW, &["call", "insn"]),
+    (
+        "--seccomp",
+        vars::SECCOMP,
+        &["off", "auto", "vmwrite", "trap"],
+    ),
     (
         "--log",
         vars::LOG,

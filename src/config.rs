@@ -125,6 +125,23 @@ pub struct Config {
     /// Whether jitguard's own state is write-protected (`JITGUARD_VAULT`);
     /// off only to show, in a control run, what an attack on it would do.
     pub vault: bool,
+    /// The seccomp filter (`JITGUARD_SECCOMP`, see `seccomp_policy`).
+    pub seccomp: Seccomp,
+}
+
+/// `JITGUARD_SECCOMP`: which seccomp filter start-up installs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seccomp {
+    /// None.
+    Off,
+    /// The vmwrite rules, only where installing a filter changes nothing
+    /// else (no_new_privs already set, or CAP_SYS_ADMIN).
+    Auto,
+    /// The vmwrite rules, setting no_new_privs if needed.
+    Vmwrite,
+    /// The vmwrite and trap rules (raw mapping and key calls), setting
+    /// no_new_privs if needed; refuses exec.
+    Trap,
 }
 
 impl Default for Config {
@@ -140,6 +157,7 @@ impl Default for Config {
             report: Report::Auto,
             syslog_socket: DEFAULT_SYSLOG_SOCKET.to_string(),
             vault: true,
+            seccomp: Seccomp::Auto,
         }
     }
 }
@@ -166,10 +184,11 @@ pub mod vars {
     pub const REPORT: &str = "JITGUARD_REPORT";
     pub const SYSLOG_SOCKET: &str = "JITGUARD_SYSLOG_SOCKET";
     pub const VAULT: &str = "JITGUARD_VAULT";
+    pub const SECCOMP: &str = "JITGUARD_SECCOMP";
     /// The configuration file (default /etc/jitguard.conf).
     pub const CONFIG: &str = "JITGUARD_CONFIG";
     /// Every setting the library reads, from the environment or the file.
-    pub const ALL: [&str; 10] = [
+    pub const ALL: [&str; 11] = [
         MODE,
         POLICY,
         BACKEND,
@@ -180,6 +199,7 @@ pub mod vars {
         REPORT,
         SYSLOG_SOCKET,
         VAULT,
+        SECCOMP,
     ];
 }
 
@@ -281,6 +301,18 @@ const REPORT: Choice<Report> = Choice {
     default_name: "auto (stderr, and syslog when stderr is not a terminal)",
 };
 
+const SECCOMP: Choice<Seccomp> = Choice {
+    var: vars::SECCOMP,
+    options: &[
+        ("off", Seccomp::Off),
+        ("auto", Seccomp::Auto),
+        ("vmwrite", Seccomp::Vmwrite),
+        ("trap", Seccomp::Trap),
+    ],
+    default: Seccomp::Auto,
+    default_name: "auto",
+};
+
 const LOG: Choice<LogLevel> = Choice {
     var: vars::LOG,
     options: &[
@@ -321,6 +353,7 @@ impl Config {
                 .map(|s| s.trim().to_string())
                 .unwrap_or_else(|| DEFAULT_SYSLOG_SOCKET.to_string()),
             vault: VAULT.parse(get(vars::VAULT).as_deref(), &mut warnings),
+            seccomp: SECCOMP.parse(get(vars::SECCOMP).as_deref(), &mut warnings),
         };
         (config, warnings)
     }

@@ -29,6 +29,8 @@ pub struct BenchArgs {
     /// Guarded configurations to keep (empty: all).
     pub configs: Vec<String>,
     pub syscalls: bool,
+    /// `JITGUARD_SECCOMP` settings to compare (empty: the default only).
+    pub seccomp: Vec<String>,
 }
 
 fn repo_root() -> PathBuf {
@@ -57,6 +59,7 @@ pub fn parse(args: &[String], lib: PathBuf) -> Result<Option<BenchArgs>, String>
         windows: vec!["call".into()],
         configs: Vec::new(),
         syscalls: false,
+        seccomp: Vec::new(),
     };
     let mut i = 0;
     while i < args.len() {
@@ -95,6 +98,14 @@ pub fn parse(args: &[String], lib: PathBuf) -> Result<Option<BenchArgs>, String>
                 b.windows = v.split(',').map(String::from).collect();
                 if let Some(bad) = b.windows.iter().find(|w| *w != "call" && *w != "insn") {
                     return Err(format!("--windows: {bad:?} is not call or insn"));
+                }
+            }
+            "--seccomp" => {
+                b.seccomp = v.split(',').map(String::from).collect();
+                if let Some(bad) = b.seccomp.iter().find(|s| !bench::seccomp::is_setting(s)) {
+                    return Err(format!(
+                        "--seccomp: {bad:?} is not off, auto, vmwrite or trap"
+                    ));
                 }
             }
             _ => return Err(format!("bench: unknown option {a:?}")),
@@ -240,7 +251,8 @@ pub(crate) fn cpu() -> (String, bool, String) {
 /// filtered by --configs), and notes on those skipped.
 pub(crate) fn configs(b: &BenchArgs, has_pku: bool) -> (Vec<BenchConfig>, Vec<String>) {
     let (configs, skipped) = bench::standard_configs(has_pku);
-    let configs = bench::with_windows(configs, &b.windows)
+    let configs = bench::with_windows(configs, &b.windows);
+    let configs = bench::seccomp::with_seccomp(configs, &b.seccomp)
         .into_iter()
         .filter(|c| c.env.is_none() || b.configs.is_empty() || b.configs.contains(&c.name))
         .collect();

@@ -50,6 +50,13 @@ pub struct Stats {
     /// Windows that lasted one trusted writer call (the rest of `opens`
     /// lasted one instruction).
     pub call_windows: u64,
+    /// Contexts found with jitguard's keys write-enabled outside a window
+    /// (a WRPKRU gadget, a forged sigreturn): the PKRU tamper check.
+    pub pkru_tampered: u64,
+    /// Raw system calls the seccomp filter trapped and jitguard ran.
+    pub seccomp_traps: u64,
+    /// Trapped calls refused (process_vm_writev into this process).
+    pub seccomp_refused: u64,
     /// The window length in force: `call` or `insn`.
     pub window: String,
 }
@@ -106,6 +113,9 @@ impl Stats {
             ("exposed_pages_sum", self.exposed_pages_sum),
             ("unnamed_writers", self.unnamed_writers),
             ("call_windows", self.call_windows),
+            ("pkru_tampered", self.pkru_tampered),
+            ("seccomp_traps", self.seccomp_traps),
+            ("seccomp_refused", self.seccomp_refused),
         ];
         let mut out = String::from("{");
         let mut first = true;
@@ -151,6 +161,9 @@ impl Stats {
             exposed_pages_sum: int("exposed_pages_sum"),
             unnamed_writers: int("unnamed_writers"),
             call_windows: int("call_windows"),
+            pkru_tampered: int("pkru_tampered"),
+            seccomp_traps: int("seccomp_traps"),
+            seccomp_refused: int("seccomp_refused"),
             window: Self::text_field(json, "window").unwrap_or_default(),
         })
     }
@@ -204,7 +217,26 @@ impl Stats {
             rep_mb = self.rep_bytes as f64 / 1048576.0,
             chained = self.chained_signals,
             hms = self.handler_ns as f64 / 1e6,
-        )
+        ) + &self.detector_lines()
+    }
+
+    /// Lines for the tamper check and the seccomp filter, when they saw
+    /// anything.
+    fn detector_lines(&self) -> String {
+        let mut out = String::new();
+        if self.pkru_tampered > 0 {
+            out += &format!(
+                "PKRU found tampered: {} time(s) (a WRPKRU gadget or a forged signal frame)\n",
+                self.pkru_tampered
+            );
+        }
+        if self.seccomp_traps > 0 || self.seccomp_refused > 0 {
+            out += &format!(
+                "raw system calls trapped by the seccomp filter: {} ({} refused)\n",
+                self.seccomp_traps, self.seccomp_refused
+            );
+        }
+        out
     }
 
     /// Reads back one integer field from a stats file's text (for tests and
@@ -278,6 +310,21 @@ mod tests {
         assert!(text.contains("write faults: 10"), "{text}");
         assert!(text.contains("5.0 us per write fault"), "{text}");
         assert!(Stats::from_json("{}").is_none());
+        assert!(!text.contains("tampered"), "{text}");
+        let t = Stats {
+            pkru_tampered: 2,
+            seccomp_traps: 5,
+            seccomp_refused: 1,
+            ..s.clone()
+        };
+        let back = Stats::from_json(&t.to_json()).unwrap();
+        assert_eq!(back, t);
+        let text = back.summary();
+        assert!(text.contains("PKRU found tampered: 2 time(s)"), "{text}");
+        assert!(
+            text.contains("trapped by the seccomp filter: 5 (1 refused)"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -82,7 +82,7 @@ fn object_of(fd: c_int) -> Option<Object> {
     // SAFETY: all-zero is a valid `stat`; fstat fills it or fails.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     // SAFETY: `st` is a valid, writable stat buffer.
-    let r = unsafe { libc::syscall(libc::SYS_fstat, fd, &mut st as *mut libc::stat) };
+    let r = unsafe { crate::sys::syscall!(libc::SYS_fstat, fd, &mut st as *mut libc::stat) };
     (r == 0).then_some(Object::File {
         dev: st.st_dev,
         ino: st.st_ino,

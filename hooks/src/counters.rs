@@ -51,6 +51,9 @@ counters! {
         pages_opened: "Pages opened (mprotect), recorded into windows.",
         unnamed_writers: "Writes from shared routines whose caller could not be found.",
         call_windows: "Windows that lasted one trusted writer call.",
+        pkru_tampered: "Contexts found with jitguard's keys write-enabled outside a window.",
+        seccomp_traps: "Raw system calls the seccomp filter trapped and jitguard ran.",
+        seccomp_refused: "Trapped calls refused (process_vm_writev into this process).",
     }
 }
 

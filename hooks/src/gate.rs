@@ -246,7 +246,7 @@ pub fn die_by_segv() -> ! {
     // SAFETY: unblocks SIGSEGV for this thread (a program that blocked it
     // by a raw system call must not keep the refused call alive).
     unsafe {
-        libc::syscall(
+        crate::sys::syscall!(
             libc::SYS_rt_sigprocmask,
             libc::SIG_UNBLOCK,
             &set as *const libc::sigset_t,

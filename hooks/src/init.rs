@@ -103,6 +103,9 @@ fn start_up() -> Option<(bool, bool)> {
     register_fork_handlers();
     crate::status::publish(g, &writers::source_name());
     STATE.store(READY, Ordering::Release);
+    // After READY: a trap is then always run through the guarded path
+    // (never passed through raw, which would trap again for W+X mmap).
+    crate::seccomp::start(g);
     let keys = g.protection.keys().is_some();
     Some((g.config.vault, keys))
 }

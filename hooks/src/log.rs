@@ -170,7 +170,7 @@ fn send_syslog(line: &[u8]) {
     // SAFETY: raw socket system calls on our own descriptor and buffers;
     // SYSLOG_ADDR is immutable once SYSLOG_READY is set.
     unsafe {
-        let fd = libc::syscall(
+        let fd = crate::sys::syscall!(
             libc::SYS_socket,
             libc::AF_UNIX,
             libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
@@ -181,7 +181,7 @@ fn send_syslog(line: &[u8]) {
         }
         let (addr, len) = &*SYSLOG_ADDR.0 .0.get();
         let msg = buf.as_bytes();
-        libc::syscall(
+        crate::sys::syscall!(
             libc::SYS_sendto,
             fd,
             msg.as_ptr(),
@@ -190,6 +190,6 @@ fn send_syslog(line: &[u8]) {
             addr as *const libc::sockaddr_un,
             *len,
         );
-        libc::syscall(libc::SYS_close, fd);
+        crate::sys::syscall!(libc::SYS_close, fd);
     }
 }

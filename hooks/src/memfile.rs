@@ -39,7 +39,7 @@ fn raw(r: c_long) -> Option<c_long> {
 /// The descriptor's file status flags.
 fn status_flags(fd: c_int) -> Option<c_int> {
     // SAFETY: F_GETFL reads the descriptor's flags; no memory is touched.
-    raw(unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL) }).map(|f| f as c_int)
+    raw(unsafe { crate::sys::syscall!(libc::SYS_fcntl, fd, libc::F_GETFL) }).map(|f| f as c_int)
 }
 
 /// Whether `fd` is open with write access (the access mode of the open
@@ -54,7 +54,7 @@ fn may_be_mem(fd: c_int) -> bool {
     // SAFETY: zeroed statfs/stat are valid out-buffers for the kernel.
     let mut fs: libc::statfs = unsafe { core::mem::zeroed() };
     // SAFETY: the out-pointer is valid for its type.
-    if unsafe { libc::syscall(libc::SYS_fstatfs, fd, &mut fs) } != 0
+    if unsafe { crate::sys::syscall!(libc::SYS_fstatfs, fd, &raw mut fs) } != 0
         || fs.f_type != procmem::PROC_SUPER_MAGIC
     {
         return false;
@@ -62,7 +62,7 @@ fn may_be_mem(fd: c_int) -> bool {
     // SAFETY: as above.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     // SAFETY: the out-pointer is valid for its type.
-    let ok = unsafe { libc::syscall(libc::SYS_fstat, fd, &mut st) } == 0;
+    let ok = unsafe { crate::sys::syscall!(libc::SYS_fstat, fd, &raw mut st) } == 0;
     ok && procmem::may_be_mem_file(fs.f_type, st.st_mode)
 }
 
@@ -72,7 +72,7 @@ fn link_of(fd: c_int) -> Option<Option<procmem::MemLink>> {
     let mut buf = [0u8; 512];
     // SAFETY: `path` is NUL-terminated; `buf` is writable for its length.
     let n = raw(unsafe {
-        libc::syscall(
+        crate::sys::syscall!(
             libc::SYS_readlinkat,
             libc::AT_FDCWD,
             path.as_ptr(),
@@ -109,7 +109,7 @@ fn read_back(fd: c_int, readable: bool) -> Option<bool> {
         let path = FdPath::new(fd);
         // SAFETY: opens (read-only, close-on-exec) the file `fd` holds.
         let r = unsafe {
-            libc::syscall(
+            crate::sys::syscall!(
                 libc::SYS_openat,
                 libc::AT_FDCWD,
                 path.as_ptr(),
@@ -120,10 +120,10 @@ fn read_back(fd: c_int, readable: bool) -> Option<bool> {
     };
     let mut got = 0u64;
     // SAFETY: `got` is a valid 8-byte buffer.
-    let n = unsafe { libc::syscall(libc::SYS_pread64, rfd, &mut got, 8usize, at) };
+    let n = unsafe { crate::sys::syscall!(libc::SYS_pread64, rfd, &raw mut got, 8usize, at) };
     if close {
         // SAFETY: closes the descriptor opened above.
-        unsafe { libc::syscall(libc::SYS_close, rfd) };
+        unsafe { crate::sys::syscall!(libc::SYS_close, rfd) };
     }
     core::hint::black_box(&here);
     (n == 8).then_some(got == value)
@@ -179,8 +179,8 @@ pub fn pid_is_own(pid: i32) -> bool {
         // SAFETY: signal 0 checks existence and membership; nothing is
         // sent. kcmp compares two tasks' mm pointers; no memory is touched.
         unsafe {
-            libc::syscall(libc::SYS_tgkill, own, tid, 0) == 0
-                || libc::syscall(libc::SYS_kcmp, own, tid, KCMP_VM, 0, 0) == 0
+            crate::sys::syscall!(libc::SYS_tgkill, own, tid, 0) == 0
+                || crate::sys::syscall!(libc::SYS_kcmp, own, tid, KCMP_VM, 0, 0) == 0
         }
     })
 }
@@ -199,7 +199,7 @@ pub fn path_is_own_mem_for_write(path: *const c_char, oflag: c_int) -> bool {
     let follow = oflag & libc::O_NOFOLLOW;
     // SAFETY: the program's NUL-terminated path; O_PATH opens nothing.
     let r = unsafe {
-        libc::syscall(
+        crate::sys::syscall!(
             libc::SYS_openat,
             libc::AT_FDCWD,
             path,
@@ -213,7 +213,7 @@ pub fn path_is_own_mem_for_write(path: *const c_char, oflag: c_int) -> bool {
         Some(fd) => {
             let v = judge(fd as c_int, Some(libc::O_WRONLY));
             // SAFETY: closes the descriptor opened above.
-            unsafe { libc::syscall(libc::SYS_close, fd) };
+            unsafe { crate::sys::syscall!(libc::SYS_close, fd) };
             v
         }
         None => false,

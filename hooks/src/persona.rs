@@ -16,7 +16,7 @@ const PERSONALITY_QUERY: libc::c_ulong = 0xffff_ffff;
 /// The calling thread's personality (a query changes nothing).
 pub fn personality_now() -> u32 {
     // SAFETY: personality(0xffffffff) only reads the persona.
-    unsafe { libc::syscall(libc::SYS_personality, PERSONALITY_QUERY) as u32 }
+    unsafe { crate::sys::syscall!(libc::SYS_personality, PERSONALITY_QUERY) as u32 }
 }
 
 /// Notes that READ_IMPLIES_EXEC may be in force (start-up check, or the

@@ -24,12 +24,12 @@ fn check(r: libc::c_long) -> SysResult {
 
 fn raw_shmat(id: c_int, addr: *const c_void, flags: c_int) -> SysResult {
     // SAFETY: the program's own attach request; the kernel validates it.
-    check(unsafe { libc::syscall(libc::SYS_shmat, id, addr, flags) })
+    check(unsafe { crate::sys::syscall!(libc::SYS_shmat, id, addr, flags) })
 }
 
 fn raw_shmdt(addr: *const c_void) -> SysResult {
     // SAFETY: the program's own detach request; the kernel validates it.
-    check(unsafe { libc::syscall(libc::SYS_shmdt, addr) })
+    check(unsafe { crate::sys::syscall!(libc::SYS_shmdt, addr) })
 }
 
 /// The segment's size, rounded to pages (None if it cannot be read).
@@ -37,7 +37,7 @@ fn segment_len(id: c_int) -> Option<u64> {
     // SAFETY: all-zero is a valid shmid_ds; IPC_STAT fills it or fails.
     let mut ds: libc::shmid_ds = unsafe { core::mem::zeroed() };
     // SAFETY: `ds` is a valid, writable shmid_ds.
-    let r = unsafe { libc::syscall(libc::SYS_shmctl, id, libc::IPC_STAT, &mut ds) };
+    let r = unsafe { crate::sys::syscall!(libc::SYS_shmctl, id, libc::IPC_STAT, &raw mut ds) };
     (r == 0).then(|| jg::page_ceil(ds.shm_segsz as u64))
 }
 
@@ -125,7 +125,7 @@ pub fn shmdt(addr: *const c_void) -> c_int {
 
 pub fn personality(persona: libc::c_ulong) -> c_int {
     // SAFETY: the program's own call; the kernel validates the persona.
-    let r = unsafe { libc::syscall(libc::SYS_personality, persona) };
+    let r = unsafe { crate::sys::syscall!(libc::SYS_personality, persona) };
     if r != -1 && ready() {
         note_personality(persona as u32);
     }

@@ -12,14 +12,25 @@ use libc::{c_int, sigset_t};
 pub const OWNED: [c_int; 2] = [libc::SIGSEGV, libc::SIGTRAP];
 
 /// The synchronous fault signals: the kernel kills a thread that raises
-/// one while it is blocked, so jitguard never blocks them.
-pub const FAULT_SIGNALS: [c_int; 5] = [
+/// one while it is blocked, so jitguard never blocks them (SIGSYS: a
+/// seccomp trap, see `crate::seccomp`).
+pub const FAULT_SIGNALS: [c_int; 6] = [
     libc::SIGSEGV,
     libc::SIGBUS,
     libc::SIGTRAP,
     libc::SIGILL,
     libc::SIGFPE,
+    libc::SIGSYS,
 ];
+
+/// Signals owned besides `OWNED` once their handler is installed (SIGSYS
+/// while jitguard's seccomp filter traps), as kernel mask bits.
+static ALSO_OWNED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Makes `sig` owned from now on: the program's masks of it are virtual.
+pub fn own_also(sig: c_int) {
+    ALSO_OWNED.fetch_or(bit(sig), core::sync::atomic::Ordering::Release);
+}
 
 /// The kernel's mask bit of `sig`.
 pub const fn bit(sig: c_int) -> u64 {
@@ -65,6 +76,7 @@ pub fn or_sigset(into: &mut sigset_t, from: &sigset_t) {
 
 fn owned_bits() -> u64 {
     OWNED.iter().fold(0, |m, &s| m | 1 << (s - 1))
+        | ALSO_OWNED.load(core::sync::atomic::Ordering::Acquire)
 }
 
 /// Removes the owned signals from a mask that is about to be really

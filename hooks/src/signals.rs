@@ -66,6 +66,13 @@ static CHAINS: Paged<[Chain; 2]> = Paged([Chain::new(&READERS[0]), Chain::new(&R
 /// would replace jitguard's handlers.
 #[link_section = "jitguard_frozen"]
 static INSTALLED: Paged<AtomicBool> = Paged(AtomicBool::new(false));
+/// SIGSYS, owned only while jitguard's seccomp filter traps (decided at
+/// start-up: frozen).
+static SYS_READERS: Readers = Readers::new();
+#[link_section = "jitguard_vault"]
+static SYS_CHAIN: Paged<Chain> = Paged(Chain::new(&SYS_READERS));
+#[link_section = "jitguard_frozen"]
+static SYS_OWNED: Paged<AtomicBool> = Paged(AtomicBool::new(false));
 
 /// The chain of an owned signal, once jitguard's handlers are installed.
 pub fn owned(sig: c_int) -> Option<&'static Chain> {
@@ -77,12 +84,15 @@ pub fn owned(sig: c_int) -> Option<&'static Chain> {
 }
 
 fn chain_of(sig: c_int) -> Option<&'static Chain> {
+    if sig == libc::SIGSYS && SYS_OWNED.load(Ordering::Acquire) {
+        return Some(&SYS_CHAIN);
+    }
     OWNED.iter().position(|&s| s == sig).map(|i| &CHAINS[i])
 }
 
 /// After fork: counts held by readers on threads that are gone.
 pub fn reset_readers_in_child() {
-    for c in CHAINS.iter() {
+    for c in CHAINS.iter().chain([&*SYS_CHAIN]) {
         c.action.reset_readers_in_child();
     }
 }
@@ -142,6 +152,40 @@ pub fn install(segv: usize, trap: usize) -> bool {
     true
 }
 
+/// Installs jitguard's SIGSYS handler (the seccomp filter's traps),
+/// recording the program's action as for the other owned signals. Call
+/// before the filter is installed: a trap with no handler kills.
+pub fn install_sigsys(h: usize) -> bool {
+    // SAFETY: zeroed sigaction is a valid out-parameter / starting value.
+    let mut prev: libc::sigaction = unsafe { core::mem::zeroed() };
+    if real_sigaction(libc::SIGSYS, core::ptr::null(), &mut prev) == 0 {
+        SYS_CHAIN.set(AppAction {
+            handler: prev.sa_sigaction,
+            flags: prev.sa_flags,
+            mask: prev.sa_mask,
+        });
+    }
+    // SAFETY: as above.
+    let mut act: libc::sigaction = unsafe { core::mem::zeroed() };
+    act.sa_sigaction = h;
+    act.sa_mask = async_signals();
+    // NODEFER: a trap while SIGSYS is blocked kills the process, and the
+    // handler's own work may trap (never its own calls: the gate).
+    act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER | libc::SA_RESTART;
+    if real_sigaction(libc::SIGSYS, &act, core::ptr::null_mut()) != 0 {
+        return false;
+    }
+    sigmask::own_also(libc::SIGSYS);
+    SYS_OWNED.store(true, Ordering::Release);
+    true
+}
+
+/// The process dies by `sig` now (its default action, raised here).
+pub fn die_now(sig: c_int) {
+    set_default(sig);
+    sys::raise_here(sig);
+}
+
 fn set_default(sig: c_int) {
     // SAFETY: a zeroed sigaction with SIG_DFL is a valid action.
     let mut dfl: libc::sigaction = unsafe { core::mem::zeroed() };
@@ -157,7 +201,8 @@ fn die_by(sig: c_int, info: *mut siginfo_t) {
     // A hardware fault re-executes the faulting instruction on return and
     // is delivered again, now fatally, with its own siginfo. Anything else
     // (sent signals, int3, a trace trap) must be raised again.
-    let refaults = code > 0 && sig != libc::SIGTRAP;
+    // (A seccomp SIGSYS resumes after the system call: raised again too.)
+    let refaults = code > 0 && sig != libc::SIGTRAP && sig != libc::SIGSYS;
     if !refaults {
         sys::raise_here(sig);
     }
@@ -233,6 +278,16 @@ pub unsafe fn sigaction(
     old: *mut libc::sigaction,
 ) -> c_int {
     let Some(chain) = owned(sig) else {
+        // SAFETY: the caller's contract (`act` valid or null).
+        if let Some(a) = unsafe { act.as_ref() } {
+            // No handler may really block the owned signals: a write fault
+            // on guarded code (or, while the seccomp filter traps, a
+            // trapped call) inside it would kill the process. As for
+            // sigprocmask, the blocking stays virtual.
+            let mut a = *a;
+            sigmask::without_owned(&mut a.sa_mask);
+            return real_sigaction(sig, &a, old);
+        }
         return real_sigaction(sig, act, old);
     };
     let cur = chain.action();

@@ -64,6 +64,9 @@ pub fn collect() -> Stats {
         exposed_pages_sum: get(&COUNTERS.exposed_pages_sum),
         unnamed_writers: get(&COUNTERS.unnamed_writers),
         call_windows: get(&COUNTERS.call_windows),
+        pkru_tampered: get(&COUNTERS.pkru_tampered),
+        seccomp_traps: get(&COUNTERS.seccomp_traps),
+        seccomp_refused: get(&COUNTERS.seccomp_refused),
         window: g.config.window.name().into(),
     }
 }

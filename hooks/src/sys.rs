@@ -2,8 +2,91 @@
 //! calls the libc crate does not wrap. Raw syscalls (not `dlsym(RTLD_NEXT)`)
 //! so they work before anything is resolved and inside signal handlers.
 //! Each returns the kernel's value and leaves errno set like libc does.
+//!
+//! Every system call jitguard makes goes through one `syscall`
+//! instruction, `gate::call` (not libc's `syscall()`, which any code may
+//! call): the seccomp filter (`crate::seccomp`) lets the guarded calls
+//! through only from that instruction's address.
 
 use libc::{c_int, c_long, c_void, size_t};
+
+pub mod gate {
+    use libc::c_long;
+
+    // The one system-call instruction of jitguard. It takes the System V
+    // call registers (nr, a1..a6 in rdi, rsi, rdx, rcx, r8, r9, [rsp+8])
+    // and moves them into the kernel's (rax, rdi, rsi, rdx, r10, r8, r9).
+    // `jitguard_gate_after` is the address seccomp reports as the
+    // instruction pointer (the instruction after `syscall`).
+    core::arch::global_asm!(
+        ".pushsection .text.jitguard_gate,\"ax\",@progbits",
+        ".p2align 4",
+        ".hidden jitguard_gate",
+        ".globl jitguard_gate",
+        ".type jitguard_gate,@function",
+        "jitguard_gate:",
+        "mov rax, rdi",
+        "mov rdi, rsi",
+        "mov rsi, rdx",
+        "mov rdx, rcx",
+        "mov r10, r8",
+        "mov r8, r9",
+        "mov r9, [rsp + 8]",
+        "syscall",
+        ".hidden jitguard_gate_after",
+        ".globl jitguard_gate_after",
+        "jitguard_gate_after:",
+        "ret",
+        ".size jitguard_gate, . - jitguard_gate",
+        ".popsection",
+    );
+
+    extern "C" {
+        fn jitguard_gate(
+            nr: c_long,
+            a1: c_long,
+            a2: c_long,
+            a3: c_long,
+            a4: c_long,
+            a5: c_long,
+            a6: c_long,
+        ) -> c_long;
+        static jitguard_gate_after: u8;
+    }
+
+    /// The address the kernel reports for a system call made by `call`.
+    pub fn after_address() -> u64 {
+        // Only the address of the label is taken, never its contents.
+        &raw const jitguard_gate_after as u64
+    }
+
+    /// One raw system call; returns the kernel's value (-errno on error).
+    ///
+    /// # Safety
+    /// The system call's own contract for these arguments.
+    pub unsafe fn call(nr: c_long, a: [c_long; 6]) -> c_long {
+        // SAFETY: the gate clobbers only what a C call may (rax, rcx, r11
+        // and the argument registers), per its System V prototype.
+        unsafe { jitguard_gate(nr, a[0], a[1], a[2], a[3], a[4], a[5]) }
+    }
+}
+
+/// `libc::syscall`'s interface over the gate: -1 with errno set on error.
+macro_rules! syscall {
+    ($nr:expr $(, $a:expr)* $(,)?) => {{
+        let given: &[libc::c_long] = &[$($a as libc::c_long),*];
+        let mut args = [0 as libc::c_long; 6];
+        args[..given.len()].copy_from_slice(given);
+        let r = $crate::sys::gate::call($nr as libc::c_long, args);
+        if (-4095..0).contains(&r) {
+            $crate::sys::set_errno(-r as libc::c_int);
+            -1 as libc::c_long
+        } else {
+            r
+        }
+    }};
+}
+pub(crate) use syscall;
 
 /// General registers in a signal frame's mcontext (x86-64).
 pub const NGREG: usize = 23;
@@ -44,22 +127,46 @@ pub fn mmap(
     off: i64,
 ) -> SysResult {
     // SAFETY: the kernel validates every argument; a bad one is an error return.
-    check(unsafe { libc::syscall(libc::SYS_mmap, addr, len, prot, flags, fd, off) })
+    check(unsafe { syscall!(libc::SYS_mmap, addr, len, prot, flags, fd, off) })
 }
 
 pub fn munmap(addr: *mut c_void, len: size_t) -> SysResult {
     // SAFETY: the caller asked for this unmapping; the kernel validates it.
-    check(unsafe { libc::syscall(libc::SYS_munmap, addr, len) })
+    check(unsafe { syscall!(libc::SYS_munmap, addr, len) })
+}
+
+/// The per-run value jitguard's gated calls (mprotect, pkey_mprotect,
+/// pkey_alloc, pkey_free) carry in their sixth argument register, which
+/// those calls do not use and the kernel ignores. The seccomp filter lets
+/// them through only with it (`jg::seccomp_policy::Plan::secret`), so
+/// jumping to the gate's `syscall` with chosen registers (code reuse) also
+/// needs this value. Zero until the filter is installed.
+/// Frozen after start-up (a plain store would otherwise let a jump to the
+/// gate pass the filter's secret check).
+#[link_section = "jitguard_frozen"]
+static GATE_SECRET: crate::vault::Paged<core::sync::atomic::AtomicU64> =
+    crate::vault::Paged(core::sync::atomic::AtomicU64::new(0));
+
+/// Sets the gate's secret (start-up, before the filter that checks it).
+pub fn set_gate_secret(v: u64) {
+    GATE_SECRET.store(v, core::sync::atomic::Ordering::Release);
+}
+
+pub fn gate_secret() -> u64 {
+    GATE_SECRET.load(core::sync::atomic::Ordering::Acquire)
 }
 
 pub fn mprotect(addr: u64, len: u64, prot: c_int) -> SysResult {
-    // SAFETY: changes protections only; the kernel validates the range.
-    check(unsafe { libc::syscall(libc::SYS_mprotect, addr, len, prot) })
+    let s = gate_secret();
+    // SAFETY: changes protections only; the kernel validates the range
+    // (and ignores the unused argument registers).
+    check(unsafe { syscall!(libc::SYS_mprotect, addr, len, prot, 0, 0, s) })
 }
 
 pub fn pkey_mprotect(addr: u64, len: u64, prot: c_int, key: c_int) -> SysResult {
+    let s = gate_secret();
     // SAFETY: as mprotect, plus a key the kernel checks is allocated.
-    check(unsafe { libc::syscall(libc::SYS_pkey_mprotect, addr, len, prot, key) })
+    check(unsafe { syscall!(libc::SYS_pkey_mprotect, addr, len, prot, key, 0, s) })
 }
 
 pub fn mremap(
@@ -70,12 +177,12 @@ pub fn mremap(
     new: *mut c_void,
 ) -> SysResult {
     // SAFETY: the program's own mremap request, validated by the kernel.
-    check(unsafe { libc::syscall(libc::SYS_mremap, old, old_len, new_len, flags, new) })
+    check(unsafe { syscall!(libc::SYS_mremap, old, old_len, new_len, flags, new) })
 }
 
 pub fn madvise(addr: u64, len: u64, advice: c_int) -> SysResult {
     // SAFETY: the program's own madvise request, validated by the kernel.
-    check(unsafe { libc::syscall(libc::SYS_madvise, addr, len, advice) })
+    check(unsafe { crate::sys::syscall!(libc::SYS_madvise, addr, len, advice) })
 }
 
 /// Seals `[addr, addr+len)` against mprotect, munmap, mremap and
@@ -84,27 +191,29 @@ pub fn madvise(addr: u64, len: u64, advice: c_int) -> SysResult {
 pub fn mseal(addr: u64, len: u64) -> SysResult {
     const SYS_MSEAL: c_long = 462;
     // SAFETY: only restricts later changes to this range.
-    check(unsafe { libc::syscall(SYS_MSEAL, addr, len, 0) })
+    check(unsafe { crate::sys::syscall!(SYS_MSEAL, addr, len, 0) })
 }
 
 pub fn pkey_alloc(flags: u32, rights: u32) -> SysResult {
+    let s = gate_secret();
     // SAFETY: allocates a key; no memory is touched.
-    check(unsafe { libc::syscall(libc::SYS_pkey_alloc, flags, rights) })
+    check(unsafe { syscall!(libc::SYS_pkey_alloc, flags, rights, 0, 0, 0, s) })
 }
 
 pub fn pkey_free(key: c_int) -> SysResult {
+    let s = gate_secret();
     // SAFETY: frees a key; no memory is touched.
-    check(unsafe { libc::syscall(libc::SYS_pkey_free, key) })
+    check(unsafe { syscall!(libc::SYS_pkey_free, key, 0, 0, 0, 0, s) })
 }
 
 pub fn gettid() -> u32 {
     // SAFETY: no arguments, cannot fail.
-    unsafe { libc::syscall(libc::SYS_gettid) as u32 }
+    unsafe { syscall!(libc::SYS_gettid) as u32 }
 }
 
 pub fn getpid() -> u32 {
     // SAFETY: no arguments, cannot fail.
-    unsafe { libc::syscall(libc::SYS_getpid) as u32 }
+    unsafe { syscall!(libc::SYS_getpid) as u32 }
 }
 
 /// The process id, fetched once (start-up and each fork child) instead of
@@ -151,7 +260,7 @@ pub fn forget_ids_in_child() {
 pub fn raise_here(sig: c_int) {
     // SAFETY: tgkill on our own pid/tid.
     unsafe {
-        libc::syscall(
+        syscall!(
             libc::SYS_tgkill,
             getpid() as c_long,
             gettid() as c_long,
@@ -163,7 +272,7 @@ pub fn raise_here(sig: c_int) {
 pub fn sched_yield() {
     // SAFETY: no arguments.
     unsafe {
-        libc::syscall(libc::SYS_sched_yield);
+        syscall!(libc::SYS_sched_yield);
     }
 }
 
@@ -171,7 +280,7 @@ pub fn sched_yield() {
 pub fn write_all(fd: c_int, mut buf: &[u8]) {
     while !buf.is_empty() {
         // SAFETY: buf is a valid slice for its length.
-        let r = unsafe { libc::syscall(libc::SYS_write, fd, buf.as_ptr(), buf.len()) };
+        let r = unsafe { syscall!(libc::SYS_write, fd, buf.as_ptr(), buf.len()) };
         if r > 0 {
             buf = &buf[r as usize..];
         } else if r == -1 && errno() == libc::EINTR {
@@ -198,7 +307,7 @@ pub fn set_sigmask(new: &libc::sigset_t) -> libc::sigset_t {
     // SAFETY: zeroed sigset_t is a valid empty set; both pointers are valid.
     unsafe {
         let mut old: libc::sigset_t = core::mem::zeroed();
-        libc::syscall(
+        syscall!(
             libc::SYS_rt_sigprocmask,
             libc::SIG_SETMASK,
             new as *const libc::sigset_t,
@@ -250,12 +359,12 @@ pub fn read_prefix_as(pid: u32, addr: u64, buf: &mut [u8]) -> usize {
     // SAFETY: `local` describes `buf`; the kernel checks `remote` and
     // copies what is readable (a partial read stops at the first fault).
     let r = unsafe {
-        libc::syscall(
+        syscall!(
             libc::SYS_process_vm_readv,
             pid as c_long,
-            &local,
+            &raw const local,
             1usize,
-            &remote,
+            &raw const remote,
             1usize,
             0usize,
         )

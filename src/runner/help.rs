@@ -8,7 +8,7 @@ USAGE:
     jitguard bench [--reps N] [--kinds K,K] [--workloads W,W] [--out DIR]
                    [--iwasm PATH] [--manifest PATH] [--lib PATH]
                    [--windows call,insn] [--configs C,C] [--startup]
-                   [--syscalls]
+                   [--syscalls] [--seccomp off,trap]
 
 Runs each workload of the manifest (default: workloads/manifest.tsv, kinds
 kernel,big,compile), and the native `memcpy_bench` (kind micro: libc memcpy
@@ -25,6 +25,10 @@ faulting thread could write per open window).
 --windows call,insn runs every jitguard configuration once per window
 length (`NAME` with call windows, `NAME-insn` with one-instruction
 windows); the default is call only.
+
+--seccomp S,S runs every jitguard configuration once per JITGUARD_SECCOMP
+setting (`NAME` with the first, `NAME-S` with the others), e.g. off,trap
+for the seccomp filter's cost beside jitguard without it.
 
 --configs C,C keeps only these guarded configurations (stock always runs).
 

@@ -120,6 +120,7 @@ pub fn guarded(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         "JITGUARD_REPORT",
         "JITGUARD_SYSLOG_SOCKET",
         "JITGUARD_VAULT",
+        "JITGUARD_SECCOMP",
     ] {
         c.env_remove(k);
     }

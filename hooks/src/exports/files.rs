@@ -87,7 +87,7 @@ pub(super) fn judged_fd(hook: &str, fd: c_int, flags: c_int) -> c_int {
         return fd;
     }
     // SAFETY: closes the descriptor the program's own open just made.
-    unsafe { libc::syscall(libc::SYS_close, fd) };
+    unsafe { crate::sys::syscall!(libc::SYS_close, fd) };
     sys::set_errno(libc::EACCES);
     -1
 }

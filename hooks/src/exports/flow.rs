@@ -29,6 +29,7 @@ macro_rules! closes_call_window_first {
             /// libc's contract for the function of this name.
             #[cfg_attr(not(test), no_mangle)]
             pub unsafe extern "C" fn $name($($arg: $ty),*) $(-> $ret)? {
+                crate::tamper::check_here(stringify!($name));
                 close_window();
                 // SAFETY: libc's own function, with the program's arguments.
                 unsafe { crate::real!($name)($($arg),*) }
@@ -62,6 +63,7 @@ pub unsafe extern "C" fn pthread_create(
     start: extern "C" fn(*mut c_void) -> *mut c_void,
     arg: *mut c_void,
 ) -> c_int {
+    crate::tamper::check_here("pthread_create");
     close_window();
     let boxed = Box::into_raw(Box::new(crate::stack::Start {
         routine: start,
@@ -88,6 +90,7 @@ pub unsafe extern "C" fn pthread_create(
 /// libc's `dlopen` contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn dlopen(file: *const c_char, mode: c_int) -> *mut c_void {
+    crate::tamper::check_here("dlopen");
     // SAFETY: libc's own function, with the program's arguments.
     let h = unsafe { crate::real!(dlopen)(file, mode) };
     if ready() && !h.is_null() {

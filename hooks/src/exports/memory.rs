@@ -14,6 +14,7 @@ pub unsafe extern "C" fn mmap(
     fd: c_int,
     off: off_t,
 ) -> *mut c_void {
+    crate::tamper::check_here("mmap");
     if flags & libc::MAP_FIXED != 0 && vault::refused("mmap", addr as u64, len as u64) {
         return libc::MAP_FAILED;
     }
@@ -31,6 +32,7 @@ pub unsafe extern "C" fn mmap64(
     fd: c_int,
     off: off_t,
 ) -> *mut c_void {
+    crate::tamper::check_here("mmap64");
     if flags & libc::MAP_FIXED != 0 && vault::refused("mmap", addr as u64, len as u64) {
         return libc::MAP_FAILED;
     }
@@ -41,6 +43,7 @@ pub unsafe extern "C" fn mmap64(
 /// libc's `mprotect` contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn mprotect(addr: *mut c_void, len: size_t, prot: c_int) -> c_int {
+    crate::tamper::check_here("mprotect");
     if vault::refused("mprotect", addr as u64, len as u64) {
         return -1;
     }
@@ -56,6 +59,7 @@ pub unsafe extern "C" fn pkey_mprotect(
     prot: c_int,
     pkey: c_int,
 ) -> c_int {
+    crate::tamper::check_here("pkey_mprotect");
     if vault::refused("pkey_mprotect", addr as u64, len as u64) {
         return -1;
     }
@@ -66,6 +70,7 @@ pub unsafe extern "C" fn pkey_mprotect(
 /// libc's `munmap` contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn munmap(addr: *mut c_void, len: size_t) -> c_int {
+    crate::tamper::check_here("munmap");
     if vault::refused("munmap", addr as u64, len as u64) {
         return -1;
     }
@@ -76,6 +81,7 @@ pub unsafe extern "C" fn munmap(addr: *mut c_void, len: size_t) -> c_int {
 /// libc's `pkey_free` contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn pkey_free(pkey: c_int) -> c_int {
+    crate::tamper::check_here("pkey_free");
     mapping::pkey_free(pkey)
 }
 
@@ -93,6 +99,7 @@ pub unsafe extern "C" fn mremap(
     flags: c_int,
     new: *mut c_void,
 ) -> *mut c_void {
+    crate::tamper::check_here("mremap");
     let new = if flags & libc::MREMAP_FIXED != 0 {
         new
     } else {

@@ -107,6 +107,28 @@ pub unsafe extern "C" fn syscall(
             crate::init::jitguard_fini();
             direct()
         }
+        // The mapping calls through libc's wrapper go where the mapping
+        // functions go: W+X memory guarded, jitguard's own refused.
+        // SAFETY: the program's own arguments for this call, as libc's wrapper passes them.
+        libc::SYS_mmap => unsafe {
+            super::memory::mmap(a0 as _, a1 as _, a2 as _, a3 as _, a4 as _, a5 as _) as c_long
+        },
+        // SAFETY: the program's own arguments for this call, as libc's wrapper passes them.
+        libc::SYS_mprotect => unsafe {
+            super::memory::mprotect(a0 as _, a1 as _, a2 as _) as c_long
+        },
+        // SAFETY: the program's own arguments for this call, as libc's wrapper passes them.
+        libc::SYS_pkey_mprotect => unsafe {
+            super::memory::pkey_mprotect(a0 as _, a1 as _, a2 as _, a3 as _) as c_long
+        },
+        // SAFETY: the program's own arguments for this call, as libc's wrapper passes them.
+        libc::SYS_munmap => unsafe { super::memory::munmap(a0 as _, a1 as _) as c_long },
+        // SAFETY: the program's own arguments for this call, as libc's wrapper passes them.
+        libc::SYS_madvise => unsafe { super::memory::madvise(a0 as _, a1 as _, a2 as _) as c_long },
+        // SAFETY: the program's own arguments for this call, as libc's wrapper passes them.
+        libc::SYS_mremap => unsafe {
+            super::memory::mremap(a0 as _, a1 as _, a2 as _, a3 as _, a4 as _) as c_long
+        },
         libc::SYS_open | libc::SYS_openat | libc::SYS_creat | libc::SYS_openat2 => {
             let r = direct();
             let flags = match n {

@@ -13,6 +13,7 @@ pub unsafe extern "C" fn sigaction(
     act: *const libc::sigaction,
     old: *mut libc::sigaction,
 ) -> c_int {
+    crate::tamper::check_here("sigaction");
     // SAFETY: the program's pointers, under libc's contract.
     unsafe { chain::sigaction(sig, act, old) }
 }
@@ -25,6 +26,7 @@ pub unsafe extern "C" fn __sigaction(
     act: *const libc::sigaction,
     old: *mut libc::sigaction,
 ) -> c_int {
+    crate::tamper::check_here("__sigaction");
     // SAFETY: as above.
     unsafe { chain::sigaction(sig, act, old) }
 }
@@ -33,6 +35,7 @@ pub unsafe extern "C" fn __sigaction(
 /// libc's `signal` contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn signal(sig: c_int, h: sighandler_t) -> sighandler_t {
+    crate::tamper::check_here("signal");
     chain::set_simple(sig, h, Simple::Bsd)
         // SAFETY: libc\'s own function, with the program\'s arguments.
         .unwrap_or_else(|| unsafe { crate::real!(signal)(sig, h) })
@@ -42,6 +45,7 @@ pub unsafe extern "C" fn signal(sig: c_int, h: sighandler_t) -> sighandler_t {
 /// libc's `bsd_signal` contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn bsd_signal(sig: c_int, h: sighandler_t) -> sighandler_t {
+    crate::tamper::check_here("bsd_signal");
     chain::set_simple(sig, h, Simple::Bsd)
         // SAFETY: libc\'s own function, with the program\'s arguments.
         .unwrap_or_else(|| unsafe { crate::real!(bsd_signal)(sig, h) })
@@ -51,6 +55,7 @@ pub unsafe extern "C" fn bsd_signal(sig: c_int, h: sighandler_t) -> sighandler_t
 /// libc's `ssignal` contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn ssignal(sig: c_int, h: sighandler_t) -> sighandler_t {
+    crate::tamper::check_here("ssignal");
     chain::set_simple(sig, h, Simple::Bsd)
         // SAFETY: libc\'s own function, with the program\'s arguments.
         .unwrap_or_else(|| unsafe { crate::real!(ssignal)(sig, h) })
@@ -60,6 +65,7 @@ pub unsafe extern "C" fn ssignal(sig: c_int, h: sighandler_t) -> sighandler_t {
 /// libc's `sysv_signal` contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn sysv_signal(sig: c_int, h: sighandler_t) -> sighandler_t {
+    crate::tamper::check_here("sysv_signal");
     chain::set_simple(sig, h, Simple::SysV)
         // SAFETY: libc\'s own function, with the program\'s arguments.
         .unwrap_or_else(|| unsafe { crate::real!(sysv_signal)(sig, h) })
@@ -69,6 +75,7 @@ pub unsafe extern "C" fn sysv_signal(sig: c_int, h: sighandler_t) -> sighandler_
 /// libc's `__sysv_signal` contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn __sysv_signal(sig: c_int, h: sighandler_t) -> sighandler_t {
+    crate::tamper::check_here("__sysv_signal");
     chain::set_simple(sig, h, Simple::SysV)
         // SAFETY: libc\'s own function, with the program\'s arguments.
         .unwrap_or_else(|| unsafe { crate::real!(__sysv_signal)(sig, h) })
@@ -78,6 +85,7 @@ pub unsafe extern "C" fn __sysv_signal(sig: c_int, h: sighandler_t) -> sighandle
 /// libc's `sigset` contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn sigset(sig: c_int, disp: sighandler_t) -> sighandler_t {
+    crate::tamper::check_here("sigset");
     chain::sigset(sig, disp)
         // SAFETY: libc\'s own function, with the program\'s arguments.
         .unwrap_or_else(|| unsafe { crate::real!(sigset)(sig, disp) })
@@ -87,6 +95,7 @@ pub unsafe extern "C" fn sigset(sig: c_int, disp: sighandler_t) -> sighandler_t 
 /// libc's `siginterrupt` contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn siginterrupt(sig: c_int, flag: c_int) -> c_int {
+    crate::tamper::check_here("siginterrupt");
     chain::siginterrupt(sig, flag)
         // SAFETY: libc\'s own function, with the program\'s arguments.
         .unwrap_or_else(|| unsafe { crate::real!(siginterrupt)(sig, flag) })
@@ -100,6 +109,7 @@ pub unsafe extern "C" fn sigprocmask(
     set: *const sigset_t,
     old: *mut sigset_t,
 ) -> c_int {
+    crate::tamper::check_here("sigprocmask");
     let real = crate::real::required(crate::real::sigprocmask(), "sigprocmask");
     // SAFETY: the program's pointers, under libc's contract.
     unsafe { sigmask::sigmask(how, set, old, real, chain::installed()) }
@@ -113,6 +123,7 @@ pub unsafe extern "C" fn pthread_sigmask(
     set: *const sigset_t,
     old: *mut sigset_t,
 ) -> c_int {
+    crate::tamper::check_here("pthread_sigmask");
     let real = crate::real::required(crate::real::pthread_sigmask(), "pthread_sigmask");
     // SAFETY: as above.
     unsafe { sigmask::sigmask(how, set, old, real, chain::installed()) }

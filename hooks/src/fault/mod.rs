@@ -20,7 +20,8 @@ pub(crate) mod decode;
 use crate::counters::{self, COUNTERS};
 use crate::state::{protection, ready};
 use crate::{pkru, regions, signals, sys, vault, window};
-use decode::{Fault, Frame, Info};
+pub use decode::Frame;
+use decode::{Fault, Info};
 
 /// The interrupted context, for reports.
 pub type FrameRef = Frame;
@@ -111,6 +112,12 @@ fn dispatch(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void, ours: impl FnOnc
     let t0 = sys::now_ns();
     // SAFETY: the kernel's ucontext for this delivery, valid until return.
     let f = unsafe { Frame::new(ctx) };
+    let entry = if sig == libc::SIGSEGV {
+        "SIGSEGV"
+    } else {
+        "SIGTRAP"
+    };
+    crate::tamper::check_frame(ctx, crate::tamper::Seen::Entry(entry));
     if ready() && ours(&f) {
         counters::add(&COUNTERS.handler_ns, sys::now_ns().saturating_sub(t0));
         sys::set_errno(saved);
@@ -129,6 +136,11 @@ fn dispatch(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void, ours: impl FnOnc
     }
     sys::set_errno(saved);
     signals::chain(sig, info, ctx);
+    // The program's handler had the frame: a saved PKRU of 0, or
+    // XSTATE_BV's PKRU bit cleared, would return with every key open.
+    let saved = sys::errno();
+    crate::tamper::check_frame(ctx, crate::tamper::Seen::AfterHandler(sig));
+    sys::set_errno(saved);
 }
 
 /// A signal that is not jitguard's arrived while this thread's
