@@ -12,6 +12,7 @@ pub mod cli;
 pub mod conffile;
 pub mod config;
 pub mod elf;
+pub mod gadgets;
 pub mod keys;
 pub mod maps;
 pub mod modules;
