@@ -51,6 +51,10 @@ counters! {
         pages_opened: "Pages opened (mprotect), recorded into windows.",
         unnamed_writers: "Writes from shared routines whose caller could not be found.",
         call_windows: "Windows that lasted one trusted writer call.",
+        attested_pages: "Page records taken at reseals (content changed).",
+        attest_checks: "Sealed pages compared with their records.",
+        tampered: "Sealed pages found changed (tampered code).",
+        gadgets: "PKRU-loading gadgets found in written code.",
     }
 }
 

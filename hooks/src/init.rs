@@ -49,6 +49,10 @@ pub extern "C" fn jitguard_init() {
     }
     let protection = choose_protection(&config);
     let g = state::set_globals(Globals { config, protection });
+    crate::attest::init(rand::rngs::OsRng.next_u64());
+    if g.config.gadgets != jg::config::Gadgets::Off {
+        crate::startup_gadgets::scan();
+    }
     if !signals::install(
         fault::on_segv as *const () as usize,
         fault::on_trap as *const () as usize,
@@ -68,6 +72,7 @@ pub extern "C" fn jitguard_init() {
     register_fork_handlers();
     crate::status::publish(g, &writers::source_name());
     STATE.store(READY, Ordering::Release);
+    crate::attest::start_sweep();
     crate::log!(
         Info,
         "{} backend, {} policy, {} keys, mode {}",
@@ -193,6 +198,7 @@ extern "C" fn after_fork_child() {
     signals::reset_readers_in_child();
     sys::forget_ids_in_child();
     crate::status::after_fork();
+    crate::attest::after_fork_child(&crate::window::current());
     stats_file::reset_for_child();
     // Pages other threads had open in call windows stay RW in the child's
     // copy of the page tables, with no thread left to reseal them: seal
@@ -214,7 +220,13 @@ fn register_fork_handlers() {
 
 pub extern "C" fn jitguard_fini() {
     if STATE.load(Ordering::Acquire) == READY {
+        // Checked before the stats are written, so they count the checks.
+        let fatal = crate::attest::at_exit_check();
         stats_file::write_at_exit();
+        if fatal {
+            // SAFETY: abort is always sound; tampered code was found.
+            unsafe { libc::abort() };
+        }
         let g = state::globals();
         if let (Mode::Learn, Some(path)) = (g.config.mode, &g.config.profile) {
             writers::save_learned(&jg::config::expand_pid(path, sys::getpid()));

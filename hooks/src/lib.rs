@@ -21,9 +21,11 @@
 // constructor and the dynamic symbol table, which tests leave out.
 #![cfg_attr(test, allow(dead_code))]
 
+mod attest;
 mod counters;
 pub mod exports;
 mod fault;
+mod gadget_scan;
 mod init;
 #[macro_use]
 mod log;
@@ -39,6 +41,7 @@ mod report;
 mod sigmask;
 mod signals;
 mod stack;
+mod startup_gadgets;
 mod state;
 mod stats_file;
 mod status;

@@ -68,6 +68,14 @@ pub fn collect() -> Stats {
         unnamed_writers: get(&COUNTERS.unnamed_writers),
         call_windows: get(&COUNTERS.call_windows),
         window: g.config.window.name().into(),
+        attest: g.config.attest.name(),
+        attested_pages: get(&COUNTERS.attested_pages),
+        attest_checks: get(&COUNTERS.attest_checks),
+        tampered: get(&COUNTERS.tampered),
+        gadgets: get(&COUNTERS.gadgets),
+        startup_wrpkru: crate::startup_gadgets::counts().wrpkru,
+        startup_xrstor: crate::startup_gadgets::counts().xrstor,
+        startup_gadgets: crate::startup_gadgets::listing(),
     }
 }
 

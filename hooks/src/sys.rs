@@ -62,6 +62,11 @@ pub fn pkey_mprotect(addr: u64, len: u64, prot: c_int, key: c_int) -> SysResult 
     check(unsafe { libc::syscall(libc::SYS_pkey_mprotect, addr, len, prot, key) })
 }
 
+pub fn madvise(addr: u64, len: u64, advice: c_int) -> SysResult {
+    // SAFETY: the program's own advice; the kernel validates the range.
+    check(unsafe { libc::syscall(libc::SYS_madvise, addr, len, advice) })
+}
+
 pub fn mremap(
     old: *mut c_void,
     old_len: size_t,

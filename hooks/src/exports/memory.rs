@@ -51,6 +51,13 @@ pub unsafe extern "C" fn pkey_mprotect(
 }
 
 /// # Safety
+/// libc's `madvise` contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn madvise(addr: *mut c_void, len: size_t, advice: c_int) -> c_int {
+    mapping::madvise(addr as u64, len as u64, advice)
+}
+
+/// # Safety
 /// libc's `munmap` contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn munmap(addr: *mut c_void, len: size_t) -> c_int {

@@ -1,0 +1,61 @@
+//! The scan of code written through windows for PKRU-loading gadgets
+//! (`JITGUARD_GADGETS`; the decoder is `jg::gadgets`). Each changed page
+//! is scanned in place with three bytes before it and two after it as
+//! context, read with process_vm_readv (a neighbour may be unmapped), so a
+//! sequence straddling two pages is seen. Runs in handlers: no allocation.
+
+use crate::attest::Writer;
+use crate::counters::{self, COUNTERS};
+use crate::state::globals;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use jg::config::{Gadgets, Mode};
+
+/// Report lines written (the count goes on past the limit).
+static LINES: AtomicU64 = AtomicU64::new(0);
+const MAX_LINES: u64 = 100;
+
+/// Scans `pages` (sealed, guarded, readable to this thread) written by
+/// the writer at `ip` (0: unknown).
+pub fn scan_pages(pages: &[u64], ip: u64) {
+    let g = globals();
+    if g.config.gadgets == Gadgets::Off {
+        return;
+    }
+    let mut fatal = false;
+    for &page in pages {
+        let mut before = [0u8; 3];
+        let mut after = [0u8; 2];
+        let nb = crate::sys::read_prefix_as(crate::sys::pid(), page - 3, &mut before);
+        // A partial read stops at the first unreadable byte: keep only a
+        // readable tail of `before`.
+        let before: &[u8] = if nb == 3 { &before } else { &[] };
+        let na = crate::sys::read_prefix_as(crate::sys::pid(), page + jg::PAGE_SIZE, &mut after);
+        // SAFETY: the caller's contract: the page is mapped and readable.
+        let body =
+            unsafe { core::slice::from_raw_parts(page as *const u8, jg::PAGE_SIZE as usize) };
+        jg::gadgets::scan(before, body, &after[..na], |gad| {
+            counters::bump(&COUNTERS.gadgets);
+            let addr = page.wrapping_add_signed(gad.offset as i64);
+            let deny = g.config.gadgets == Gadgets::Deny && g.config.mode == Mode::Enforce;
+            fatal |= deny;
+            if LINES.fetch_add(1, Relaxed) < MAX_LINES || deny {
+                crate::log::emit(format_args!(
+                    "jitguard: gadget {} written at {addr:#x} (page {:#x} offset {:#x}) by {}{}",
+                    gad.kind.name(),
+                    jg::page_floor(addr),
+                    addr & (jg::PAGE_SIZE - 1),
+                    Writer(ip),
+                    if deny {
+                        "; JITGUARD_GADGETS=deny: killed"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        });
+    }
+    if fatal {
+        // SAFETY: abort is always sound; the code must not stay executable.
+        unsafe { libc::abort() };
+    }
+}
