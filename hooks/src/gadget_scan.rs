@@ -39,7 +39,10 @@ pub fn scan_pages(pages: &[u64], ip: u64) {
             let deny = g.config.gadgets == Gadgets::Deny && g.config.mode == Mode::Enforce;
             fatal |= deny;
             if LINES.fetch_add(1, Relaxed) < MAX_LINES || deny {
-                crate::log::emit(format_args!(
+                use core::fmt::Write;
+                let mut b = jg::report::StackBuf::<384>::new();
+                let _ = writeln!(
+                    b,
                     "jitguard: gadget {} written at {addr:#x} (page {:#x} offset {:#x}) by {}{}",
                     gad.kind.name(),
                     jg::page_floor(addr),
@@ -50,7 +53,8 @@ pub fn scan_pages(pages: &[u64], ip: u64) {
                     } else {
                         ""
                     }
-                ));
+                );
+                crate::log::report(b.as_bytes());
             }
         });
     }
