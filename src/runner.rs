@@ -29,6 +29,9 @@ pub struct BenchArgs {
     /// Guarded configurations to keep (empty: all).
     pub configs: Vec<String>,
     pub syscalls: bool,
+    /// Each guarded configuration also with every detector off and with
+    /// each one alone (`--detectors`).
+    pub detectors: bool,
 }
 
 fn repo_root() -> PathBuf {
@@ -57,12 +60,18 @@ pub fn parse(args: &[String], lib: PathBuf) -> Result<Option<BenchArgs>, String>
         windows: vec!["call".into()],
         configs: Vec::new(),
         syscalls: false,
+        detectors: false,
     };
     let mut i = 0;
     while i < args.len() {
         let a = args[i].as_str();
         if a == "--help" || a == "-h" {
             return Ok(None);
+        }
+        if a == "--detectors" {
+            b.detectors = true;
+            i += 1;
+            continue;
         }
         if a == "--startup" || a == "--syscalls" {
             if a == "--startup" {
@@ -240,7 +249,13 @@ pub(crate) fn cpu() -> (String, bool, String) {
 /// filtered by --configs), and notes on those skipped.
 pub(crate) fn configs(b: &BenchArgs, has_pku: bool) -> (Vec<BenchConfig>, Vec<String>) {
     let (configs, skipped) = bench::standard_configs(has_pku);
-    let configs = bench::with_windows(configs, &b.windows)
+    let configs = bench::with_windows(configs, &b.windows);
+    let configs = if b.detectors {
+        bench::with_detectors(configs)
+    } else {
+        configs
+    };
+    let configs = configs
         .into_iter()
         .filter(|c| c.env.is_none() || b.configs.is_empty() || b.configs.contains(&c.name))
         .collect();
