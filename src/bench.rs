@@ -119,10 +119,22 @@ pub fn memcpy_micro() -> WorkloadSpec {
 /// suffix and the settings it adds. `NAME-bare` has every detector off,
 /// the others one each; plain `NAME` keeps the defaults.
 pub const DETECTORS: [(&str, &[(&str, &str)]); 4] = [
-    ("bare", &[("JITGUARD_ATTEST", "off"), ("JITGUARD_GADGETS", "off")]),
-    ("attest", &[("JITGUARD_ATTEST", "open"), ("JITGUARD_GADGETS", "off")]),
-    ("sweep100", &[("JITGUARD_ATTEST", "100"), ("JITGUARD_GADGETS", "off")]),
-    ("gadgets", &[("JITGUARD_ATTEST", "off"), ("JITGUARD_GADGETS", "report")]),
+    (
+        "bare",
+        &[("JITGUARD_ATTEST", "off"), ("JITGUARD_GADGETS", "off")],
+    ),
+    (
+        "attest",
+        &[("JITGUARD_ATTEST", "open"), ("JITGUARD_GADGETS", "off")],
+    ),
+    (
+        "sweep100",
+        &[("JITGUARD_ATTEST", "100"), ("JITGUARD_GADGETS", "off")],
+    ),
+    (
+        "gadgets",
+        &[("JITGUARD_ATTEST", "off"), ("JITGUARD_GADGETS", "report")],
+    ),
 ];
 
 /// Each guarded configuration, then its detector variants (stock stays

@@ -249,16 +249,16 @@ pub(crate) fn cpu() -> (String, bool, String) {
 /// filtered by --configs), and notes on those skipped.
 pub(crate) fn configs(b: &BenchArgs, has_pku: bool) -> (Vec<BenchConfig>, Vec<String>) {
     let (configs, skipped) = bench::standard_configs(has_pku);
-    let configs = bench::with_windows(configs, &b.windows);
+    let configs: Vec<_> = bench::with_windows(configs, &b.windows)
+        .into_iter()
+        .filter(|c| c.env.is_none() || b.configs.is_empty() || b.configs.contains(&c.name))
+        .collect();
+    // After the filter: `--configs mprotect --detectors` keeps the variants.
     let configs = if b.detectors {
         bench::with_detectors(configs)
     } else {
         configs
     };
-    let configs = configs
-        .into_iter()
-        .filter(|c| c.env.is_none() || b.configs.is_empty() || b.configs.contains(&c.name))
-        .collect();
     (configs, skipped)
 }
 

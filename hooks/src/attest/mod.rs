@@ -217,11 +217,13 @@ pub fn before_open(w: &Window, page: u64, key: u32, ip: u64) -> bool {
     if newly {
         open_bucket(b);
         if protection().keys().is_some() {
-            // Every record under the key becomes writable.
+            // Every page under the key becomes writable, and this page
+            // (it may be leaving the reserve key, which no window opens:
+            // pages still under it are not exposed).
             for r in t
                 .records()
                 .iter()
-                .filter(|r| r.is_live() && r.bucket() == b)
+                .filter(|r| r.is_live() && (r.key() == key || r.page() == page))
             {
                 fatal |= check_record(r, Found::Open, 1);
             }
@@ -253,11 +255,7 @@ pub fn after_seal(w: &Window) {
         Some(k) => {
             for key in 0..16 {
                 if w.keys().contains(key) && k.set.contains(key) {
-                    retake(
-                        t.records()
-                            .iter()
-                            .filter(|r| r.is_live() && r.bucket() == key),
-                    );
+                    retake(t.records().iter().filter(|r| r.is_live() && r.key() == key));
                     close_bucket(key);
                 }
             }
