@@ -133,9 +133,9 @@ fn report_tamper(r: &table::Record, chunk: Option<u64>, found: Found) {
         },
         Writer(r.writer())
     );
-    let _ = write!(
+    let _ = writeln!(
         b,
-        "{}\n",
+        "{}",
         if enforce {
             "; killed"
         } else {
