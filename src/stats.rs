@@ -62,6 +62,10 @@ pub struct Stats {
     pub tampered: u64,
     /// PKRU-loading gadgets found in code written through windows.
     pub gadgets: u64,
+    /// Nanoseconds spent attesting (every thread, the sweep's included)
+    /// and, of those or alone, scanning for gadgets.
+    pub attest_ns: u64,
+    pub gadget_ns: u64,
     /// WRPKRU and XRSTOR/XRSTORS memory forms in the modules loaded at
     /// start-up, and where (`module+offset KIND`, `; `-separated).
     pub startup_wrpkru: u64,
@@ -127,6 +131,8 @@ impl Stats {
             ("attest_checks", self.attest_checks),
             ("tampered", self.tampered),
             ("gadgets", self.gadgets),
+            ("attest_ns", self.attest_ns),
+            ("gadget_ns", self.gadget_ns),
             ("startup_wrpkru", self.startup_wrpkru),
             ("startup_xrstor", self.startup_xrstor),
         ];
@@ -180,6 +186,8 @@ impl Stats {
             attest_checks: int("attest_checks"),
             tampered: int("tampered"),
             gadgets: int("gadgets"),
+            attest_ns: int("attest_ns"),
+            gadget_ns: int("gadget_ns"),
             startup_wrpkru: int("startup_wrpkru"),
             startup_xrstor: int("startup_xrstor"),
             startup_gadgets: Self::text_field(json, "startup_gadgets").unwrap_or_default(),

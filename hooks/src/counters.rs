@@ -55,6 +55,8 @@ counters! {
         attest_checks: "Sealed pages compared with their records.",
         tampered: "Sealed pages found changed (tampered code).",
         gadgets: "PKRU-loading gadgets found in written code.",
+        attest_ns: "Nanoseconds spent attesting (records, checks, sweeps; scans included).",
+        gadget_ns: "Nanoseconds spent scanning written code for gadgets.",
     }
 }
 

@@ -21,6 +21,7 @@ pub fn scan_pages(pages: &[u64], ip: u64) {
     if g.config.gadgets == Gadgets::Off {
         return;
     }
+    let t0 = crate::sys::now_ns();
     let mut fatal = false;
     for &page in pages {
         let mut before = [0u8; 3];
@@ -58,6 +59,7 @@ pub fn scan_pages(pages: &[u64], ip: u64) {
             }
         });
     }
+    counters::add(&COUNTERS.gadget_ns, crate::sys::now_ns().saturating_sub(t0));
     if fatal {
         // SAFETY: abort is always sound; the code must not stay executable.
         unsafe { libc::abort() };

@@ -50,7 +50,11 @@ pub extern "C" fn jitguard_init() {
     let protection = choose_protection(&config);
     let g = state::set_globals(Globals { config, protection });
     crate::attest::init(rand::rngs::OsRng.next_u64());
-    if g.config.gadgets != jg::config::Gadgets::Off {
+    // The modules' own gadgets are only reported (stats file, info log):
+    // scanned (about 1 ms per MiB of code) only when someone will see it.
+    if g.config.gadgets != jg::config::Gadgets::Off
+        && (g.config.stats.is_some() || g.config.log >= jg::config::LogLevel::Info)
+    {
         crate::startup_gadgets::scan();
     }
     if !signals::install(

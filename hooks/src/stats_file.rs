@@ -73,6 +73,8 @@ pub fn collect() -> Stats {
         attest_checks: get(&COUNTERS.attest_checks),
         tampered: get(&COUNTERS.tampered),
         gadgets: get(&COUNTERS.gadgets),
+        attest_ns: get(&COUNTERS.attest_ns),
+        gadget_ns: get(&COUNTERS.gadget_ns),
         startup_wrpkru: crate::startup_gadgets::counts().wrpkru,
         startup_xrstor: crate::startup_gadgets::counts().xrstor,
         startup_gadgets: crate::startup_gadgets::listing(),

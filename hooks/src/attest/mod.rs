@@ -191,6 +191,14 @@ fn close_bucket(b: u32) {
     let _ = OPEN[b as usize % 16].fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1));
 }
 
+/// Counts the time `f` takes into `attest_ns`.
+fn timed<R>(f: impl FnOnce() -> R) -> R {
+    let t0 = crate::sys::now_ns();
+    let r = f();
+    counters::add(&COUNTERS.attest_ns, crate::sys::now_ns().saturating_sub(t0));
+    r
+}
+
 fn note_full() {
     if FULL_NOTED.swap(1, Relaxed) == 0 {
         crate::log!(
@@ -207,6 +215,10 @@ fn note_full() {
 /// handler then makes the write fault fatally).
 pub fn before_open(w: &Window, page: u64, key: u32, ip: u64) -> bool {
     let Some(t) = table() else { return true };
+    timed(|| open_checked(t, w, page, key, ip))
+}
+
+fn open_checked(t: &Table, w: &Window, page: u64, key: u32, ip: u64) -> bool {
     make_readable();
     let b = bucket(page);
     let mut fatal = false;
@@ -250,6 +262,10 @@ pub fn after_seal(w: &Window) {
         }
         return;
     };
+    timed(|| seal_taken(t, w));
+}
+
+fn seal_taken(t: &Table, w: &Window) {
     make_readable();
     match protection().keys() {
         Some(k) => {
@@ -271,7 +287,7 @@ pub fn after_seal_pages(pages: &[u64]) {
     if protection().keys().is_some() {
         return;
     }
-    retake(pages.iter().filter_map(|&p| t.find(p)));
+    timed(|| retake(pages.iter().filter_map(|&p| t.find(p))));
     for &p in pages {
         close_bucket(bucket(p));
     }
@@ -291,6 +307,10 @@ fn retake<'a>(records: impl Iterator<Item = &'a table::Record>) {
 /// Before the REP emulation writes `[lo, hi)` (page-aligned, guarded).
 pub fn rep_begin(lo: u64, hi: u64) -> bool {
     let Some(t) = table() else { return true };
+    timed(|| rep_checked(t, lo, hi))
+}
+
+fn rep_checked(t: &Table, lo: u64, hi: u64) -> bool {
     make_readable();
     let mut fatal = false;
     let mut p = lo;
@@ -316,6 +336,10 @@ pub fn rep_end(lo: u64, hi: u64, ip: u64) {
     let Some(t) = table() else {
         return;
     };
+    timed(|| rep_taken(t, lo, hi, ip));
+}
+
+fn rep_taken(t: &Table, lo: u64, hi: u64, ip: u64) {
     let mut p = lo;
     while p < hi {
         match t.find_or_insert(p) {
@@ -354,6 +378,10 @@ pub fn forget(start: u64, end: u64) {
 /// whether tampering that must kill was found.
 fn check_all(found: Found) -> bool {
     let Some(t) = table() else { return false };
+    timed(|| check_every(t, found))
+}
+
+fn check_every(t: &Table, found: Found) -> bool {
     make_readable();
     let mut fatal = false;
     for r in t.records().iter().filter(|r| r.is_live()) {
