@@ -61,8 +61,8 @@ fn one(rows: &mut Vec<Row>, name: &str, bin: &Path, args: &[&str], extra: &[(&st
         );
         assert_eq!(
             got.stdout, want.stdout,
-            "{name} under {backend}: {}",
-            got.stderr
+            "{name} under {backend} (exit {:?}, signal {:?}): {}",
+            got.code, got.signal, got.stderr
         );
         assert_eq!(
             (got.code, got.signal),

@@ -14,16 +14,16 @@ use jg::config::{Gadgets, Mode};
 static LINES: AtomicU64 = AtomicU64::new(0);
 const MAX_LINES: u64 = 100;
 
-/// Scans `pages` (sealed, guarded, readable to this thread) written by
-/// the writer at `ip` (0: unknown).
-pub fn scan_pages(pages: &[u64], ip: u64) {
+/// Scans `body`, the bytes of guarded `page` (kept mapped by the caller),
+/// written by the writer at `ip` (0: unknown).
+pub fn scan_page(page: u64, body: &[u8], ip: u64) {
     let g = globals();
     if g.config.gadgets == Gadgets::Off {
         return;
     }
     let t0 = crate::sys::now_ns();
     let mut fatal = false;
-    for &page in pages {
+    {
         let mut before = [0u8; 3];
         let mut after = [0u8; 2];
         let nb = crate::sys::read_prefix_as(crate::sys::pid(), page - 3, &mut before);
@@ -31,9 +31,6 @@ pub fn scan_pages(pages: &[u64], ip: u64) {
         // readable tail of `before`.
         let before: &[u8] = if nb == 3 { &before } else { &[] };
         let na = crate::sys::read_prefix_as(crate::sys::pid(), page + jg::PAGE_SIZE, &mut after);
-        // SAFETY: the caller's contract: the page is mapped and readable.
-        let body =
-            unsafe { core::slice::from_raw_parts(page as *const u8, jg::PAGE_SIZE as usize) };
         jg::gadgets::scan(before, body, &after[..na], |gad| {
             counters::bump(&COUNTERS.gadgets);
             let addr = page.wrapping_add_signed(gad.offset as i64);

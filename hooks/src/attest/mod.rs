@@ -177,7 +177,7 @@ fn check_record(r: &table::Record, found: Found, mine: u32) -> bool {
     }
     report_tamper(r, chunk_offset, found);
     // Report once: the record now describes what is there.
-    let _ = r.take();
+    let _ = r.take(|_| {});
     globals().config.mode == Mode::Enforce
 }
 
@@ -258,7 +258,15 @@ fn open_checked(t: &Table, w: &Window, page: u64, key: u32, ip: u64) -> bool {
 pub fn after_seal(w: &Window) {
     let Some(t) = table() else {
         if globals().config.gadgets != Gadgets::Off {
-            crate::gadget_scan::scan_pages(w.pages(), 0);
+            for &page in w.pages() {
+                // SAFETY: the window just sealed this page: guarded, mapped
+                // and readable (without attestation no record lock keeps
+                // a concurrent munmap out: a documented limit).
+                let body = unsafe {
+                    core::slice::from_raw_parts(page as *const u8, jg::PAGE_SIZE as usize)
+                };
+                crate::gadget_scan::scan_page(page, body, 0);
+            }
         }
         return;
     };
@@ -294,12 +302,15 @@ pub fn after_seal_pages(pages: &[u64]) {
 }
 
 fn retake<'a>(records: impl Iterator<Item = &'a table::Record>) {
+    let scan = globals().config.gadgets != Gadgets::Off;
     for r in records {
-        if r.take() == Some(true) {
-            counters::bump(&COUNTERS.attested_pages);
-            if globals().config.gadgets != Gadgets::Off {
-                crate::gadget_scan::scan_pages(&[r.page()], r.writer());
+        let changed = r.take(|bytes| {
+            if scan {
+                crate::gadget_scan::scan_page(r.page(), bytes, r.writer());
             }
+        });
+        if changed == Some(true) {
+            counters::bump(&COUNTERS.attested_pages);
         }
     }
 }

@@ -133,8 +133,10 @@ impl Record {
 
     /// Takes the page's record anew (after a reseal). Returns whether the
     /// content differs from the previous record (always true the first
-    /// time), or None if the record could not be taken now.
-    pub fn take(&self) -> Option<bool> {
+    /// time), or None if the record could not be taken now. A changed
+    /// page's bytes go to `changed_bytes` while the lock still keeps the
+    /// page mapped.
+    pub fn take(&self, changed_bytes: impl FnOnce(&[u8])) -> Option<bool> {
         if !self.lock_briefly() {
             self.state.fetch_or(STALE, Release);
             return None;
@@ -153,6 +155,7 @@ impl Record {
             }
             self.hash.store(h, Relaxed);
             self.state.fetch_or(VALID, Release);
+            changed_bytes(bytes);
         }
         self.unlock();
         Some(changed)
