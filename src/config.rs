@@ -431,6 +431,10 @@ pub fn default_spelling(var: &str) -> Option<&'static str> {
 /// last reseal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Attest {
+    /// `open` under the mprotect backend, `off` under pkey, where a window
+    /// opens a whole key and so every check and record covers every page
+    /// under it (BENCHMARKS.md, "Detectors").
+    Auto,
     Off,
     /// Before a sealed page is opened again, and at exit.
     Open,
@@ -442,7 +446,16 @@ pub enum Attest {
 
 impl Attest {
     pub fn enabled(self) -> bool {
-        self != Attest::Off
+        !matches!(self, Attest::Off | Attest::Auto)
+    }
+
+    /// What `Auto` means for the backend in force (others stay).
+    pub fn resolve(self, backend: Backend) -> Attest {
+        match (self, backend) {
+            (Attest::Auto, Backend::Pkey) => Attest::Off,
+            (Attest::Auto, _) => Attest::Open,
+            (a, _) => a,
+        }
     }
 
     pub fn sweep_ms(self) -> Option<u32> {
@@ -454,6 +467,7 @@ impl Attest {
 
     pub fn name(self) -> String {
         match self {
+            Attest::Auto => "auto".into(),
             Attest::Off => "off".into(),
             Attest::Open => "open".into(),
             Attest::Sweep { ms } => format!("{ms}"),
@@ -462,14 +476,15 @@ impl Attest {
 }
 
 /// The default: see BENCHMARKS.md ("Detectors") for the measured cost.
-pub const DEFAULT_ATTEST: Attest = Attest::Open;
-const DEFAULT_ATTEST_NAME: &str = "open";
-const ATTEST_ACCEPTED: &str = "off, open, or a sweep period in milliseconds (1-3600000)";
+pub const DEFAULT_ATTEST: Attest = Attest::Auto;
+const DEFAULT_ATTEST_NAME: &str = "auto";
+const ATTEST_ACCEPTED: &str = "auto, off, open, or a sweep period in milliseconds (1-3600000)";
 /// The longest sweep period accepted (an hour).
 pub const MAX_SWEEP_MS: u32 = 3_600_000;
 
 fn parse_attest_value(raw: &str) -> Option<Attest> {
     match raw.trim().to_ascii_lowercase().as_str() {
+        "auto" => Some(Attest::Auto),
         "off" => Some(Attest::Off),
         "open" => Some(Attest::Open),
         n => match n.parse::<u32>() {
@@ -678,6 +693,14 @@ mod tests {
         }
         let (c, w) = parse(&[("JITGUARD_GADGETS", "kill")]);
         assert_eq!((c.gadgets, w.len()), (Gadgets::Report, 1));
+        assert_eq!(parse(&[("JITGUARD_ATTEST", "auto")]).0.attest, Attest::Auto);
+        assert_eq!(Attest::Auto.resolve(Backend::Pkey), Attest::Off);
+        assert_eq!(Attest::Auto.resolve(Backend::Mprotect), Attest::Open);
+        assert_eq!(
+            Attest::Sweep { ms: 5 }.resolve(Backend::Pkey),
+            Attest::Sweep { ms: 5 }
+        );
+        assert!(!Attest::Auto.enabled());
         assert!(check_value(vars::ATTEST, "250").is_ok());
         assert!(check_value(vars::ATTEST, "never").is_err());
         assert!(check_value(vars::GADGETS, "deny").is_ok());

@@ -84,6 +84,26 @@ fn caught(scenario: &str, phase: &str, backend: &str, attest: &str, found: &str,
 }
 
 #[test]
+fn the_default_is_open_under_mprotect_and_off_under_pkey() {
+    for b in backends() {
+        let (got, stats) = guarded_with_stats(
+            &example("tamper"),
+            &["procmem", "exit"],
+            b,
+            &[],
+            &format!("attest-default-{b}"),
+        );
+        let want = if b == "pkey" { "off" } else { "open" };
+        assert_eq!(stat_text(&stats, "attest"), want, "{}", got.stderr);
+        if b == "mprotect" {
+            assert_eq!(got.signal, Some(SIGABRT), "{}", got.stderr);
+        } else {
+            assert_eq!(got.code, Some(0), "{}", got.stderr);
+        }
+    }
+}
+
+#[test]
 fn proc_self_mem_write_is_caught_before_the_page_opens_again() {
     for b in backends() {
         caught(
@@ -136,7 +156,7 @@ fn audit_mode_counts_and_lets_the_process_go_on() {
             &example("tamper"),
             &["procmem", "open"],
             b,
-            &[("JITGUARD_MODE", "audit")],
+            &[("JITGUARD_MODE", "audit"), ("JITGUARD_ATTEST", "open")],
             &format!("attest-audit-{b}"),
         );
         assert_eq!(got.code, Some(0), "{}", got.stderr);

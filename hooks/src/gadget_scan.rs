@@ -1,8 +1,10 @@
 //! The scan of code written through windows for PKRU-loading gadgets
 //! (`JITGUARD_GADGETS`; the decoder is `jg::gadgets`). Each changed page
 //! is scanned in place with three bytes before it and two after it as
-//! context, read with process_vm_readv (a neighbour may be unmapped), so a
-//! sequence straddling two pages is seen. Runs in handlers: no allocation.
+//! context, so a sequence straddling two pages is seen: with attestation
+//! on, from the neighbours' records (under their locks; a neighbour with
+//! no record was never written through a window and gives none), without
+//! it read by process_vm_readv. Runs in handlers: no allocation.
 
 use crate::attest::Writer;
 use crate::counters::{self, COUNTERS};
@@ -14,9 +16,22 @@ use jg::config::{Gadgets, Mode};
 static LINES: AtomicU64 = AtomicU64::new(0);
 const MAX_LINES: u64 = 100;
 
+/// Without attestation (no records): the scan with its context read by
+/// process_vm_readv (a neighbour may be unmapped): two system calls.
+pub fn scan_with_read_context(page: u64, body: &[u8]) {
+    let mut before = [0u8; 3];
+    let mut after = [0u8; 2];
+    let nb = crate::sys::read_prefix_as(crate::sys::pid(), page - 3, &mut before);
+    // A partial read stops at the first unreadable byte.
+    let before: &[u8] = if nb == 3 { &before } else { &[] };
+    let na = crate::sys::read_prefix_as(crate::sys::pid(), page + jg::PAGE_SIZE, &mut after);
+    scan_page(page, before, body, &after[..na], 0);
+}
+
 /// Scans `body`, the bytes of guarded `page` (kept mapped by the caller),
-/// written by the writer at `ip` (0: unknown).
-pub fn scan_page(page: u64, body: &[u8], ip: u64) {
+/// with `before`/`after` the neighbours' edge bytes where known, written
+/// by the writer at `ip` (0: unknown).
+pub fn scan_page(page: u64, before: &[u8], body: &[u8], after: &[u8], ip: u64) {
     let g = globals();
     if g.config.gadgets == Gadgets::Off {
         return;
@@ -24,14 +39,7 @@ pub fn scan_page(page: u64, body: &[u8], ip: u64) {
     let t0 = crate::sys::now_ns();
     let mut fatal = false;
     {
-        let mut before = [0u8; 3];
-        let mut after = [0u8; 2];
-        let nb = crate::sys::read_prefix_as(crate::sys::pid(), page - 3, &mut before);
-        // A partial read stops at the first unreadable byte: keep only a
-        // readable tail of `before`.
-        let before: &[u8] = if nb == 3 { &before } else { &[] };
-        let na = crate::sys::read_prefix_as(crate::sys::pid(), page + jg::PAGE_SIZE, &mut after);
-        jg::gadgets::scan(before, body, &after[..na], |gad| {
+        jg::gadgets::scan(before, body, after, |gad| {
             counters::bump(&COUNTERS.gadgets);
             let addr = page.wrapping_add_signed(gad.offset as i64);
             let deny = g.config.gadgets == Gadgets::Deny && g.config.mode == Mode::Enforce;

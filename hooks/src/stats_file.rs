@@ -68,7 +68,7 @@ pub fn collect() -> Stats {
         unnamed_writers: get(&COUNTERS.unnamed_writers),
         call_windows: get(&COUNTERS.call_windows),
         window: g.config.window.name().into(),
-        attest: g.config.attest.name(),
+        attest: crate::attest::in_force().name(),
         attested_pages: get(&COUNTERS.attested_pages),
         attest_checks: get(&COUNTERS.attest_checks),
         tampered: get(&COUNTERS.tampered),

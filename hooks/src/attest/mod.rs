@@ -49,7 +49,7 @@ fn table() -> Option<&'static Table> {
 
 /// Start-up (outside any handler): the table, when attestation is on.
 pub fn init(seed: u64) {
-    if !globals().config.attest.enabled() {
+    if !in_force().enabled() {
         return;
     }
     SEED.store(seed, Relaxed);
@@ -66,9 +66,14 @@ pub fn init(seed: u64) {
 
 /// Start-up, once the hooks are on: the sweep thread, if configured.
 pub fn start_sweep() {
-    if let (Some(ms), Some(_)) = (globals().config.attest.sweep_ms(), table()) {
+    if let (Some(ms), Some(_)) = (in_force().sweep_ms(), table()) {
         sweep::start(ms);
     }
+}
+
+/// The attestation in force (`auto` resolved for the backend).
+pub fn in_force() -> jg::config::Attest {
+    globals().config.attest.resolve(protection().backend())
 }
 
 /// Which open counter covers `page`: its code key under pkey, a hash of
@@ -265,7 +270,7 @@ pub fn after_seal(w: &Window) {
                 let body = unsafe {
                     core::slice::from_raw_parts(page as *const u8, jg::PAGE_SIZE as usize)
                 };
-                crate::gadget_scan::scan_page(page, body, 0);
+                crate::gadget_scan::scan_with_read_context(page, body);
             }
         }
         return;
@@ -303,10 +308,23 @@ pub fn after_seal_pages(pages: &[u64]) {
 
 fn retake<'a>(records: impl Iterator<Item = &'a table::Record>) {
     let scan = globals().config.gadgets != Gadgets::Off;
+    let t = table();
     for r in records {
         let changed = r.take(|bytes| {
-            if scan {
-                crate::gadget_scan::scan_page(r.page(), bytes, r.writer());
+            if let (true, Some(t)) = (scan, t) {
+                // Context from the neighbours' own records (their pages
+                // kept mapped by their locks): a page without a record
+                // was never written through a window.
+                let page = r.page();
+                let mut before = [0u8; 3];
+                let mut after = [0u8; 2];
+                let nb = t
+                    .find(page.wrapping_sub(jg::PAGE_SIZE))
+                    .map_or(0, |n| n.copy_edge(true, &mut before));
+                let na = t
+                    .find(page + jg::PAGE_SIZE)
+                    .map_or(0, |n| n.copy_edge(false, &mut after));
+                crate::gadget_scan::scan_page(page, &before[..nb], bytes, &after[..na], r.writer());
             }
         });
         if changed == Some(true) {

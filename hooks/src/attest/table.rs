@@ -161,6 +161,25 @@ impl Record {
         Some(changed)
     }
 
+    /// Copies the page's first (`tail` false) or last bytes into `buf`
+    /// if the record is live and free right now: context for a gadget scan
+    /// of a neighbour. Returns how many bytes were copied.
+    pub fn copy_edge(&self, tail: bool, buf: &mut [u8]) -> usize {
+        if !self.is_live() || !self.try_lock() {
+            return 0;
+        }
+        let n = if self.is_live() {
+            let bytes = page_bytes(self.page());
+            let from = if tail { bytes.len() - buf.len() } else { 0 };
+            buf.copy_from_slice(&bytes[from..from + buf.len()]);
+            buf.len()
+        } else {
+            0
+        };
+        self.unlock();
+        n
+    }
+
     /// Compares the page with its record.
     pub fn verify(&self) -> Verdict {
         let s = self.state.load(Acquire);
