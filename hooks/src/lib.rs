@@ -12,6 +12,9 @@
 //!   implementation per backend, and what start-up fixed;
 //! - `window` (the thread's write window and the reseal trampoline),
 //!   `writers` (modules, walk, learn), `rep`, `report`;
+//! - `attest` (content records of guarded pages, checked before reopening,
+//!   at exit and by a sweep), `gadget_scan` and `startup_gadgets` (PKRU-
+//!   loading sequences in written code and in the loaded modules);
 //! - `fault` (decode → decide → apply), `signals`/`sigmask` (the program's
 //!   signal actions and masks), `mapping`/`remap` (the mapping calls);
 //! - `exports` (the C functions), `init` (start-up and exit).

@@ -18,6 +18,7 @@
 //! This module is the only user of the table (`table.rs`), behind this
 //! small API, so the records can later move into protected memory.
 
+mod report;
 mod sweep;
 mod table;
 
@@ -28,6 +29,8 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 use jg::config::{Gadgets, Mode};
 use jg::window::Window;
 use once_cell::sync::OnceCell;
+pub use report::Writer;
+use report::{report_tamper, Found};
 pub use table::CHUNK;
 use table::{Table, Verdict};
 
@@ -94,70 +97,6 @@ fn make_readable() {
         let r = p.readable(k.set);
         if r != p {
             pkru::write(r);
-        }
-    }
-}
-
-/// Where a check ran, for the report.
-#[derive(Clone, Copy)]
-enum Found {
-    Open,
-    Exit,
-    Sweep,
-}
-
-fn report_tamper(r: &table::Record, chunk: Option<u64>, found: Found) {
-    counters::bump(&COUNTERS.tampered);
-    use core::fmt::Write;
-    let mut b = jg::report::StackBuf::<512>::new();
-    let enforce = globals().config.mode == Mode::Enforce;
-    let _ = write!(b, "jitguard: tampered code: page {:#x}", r.page());
-    if protection().keys().is_some() {
-        let _ = write!(b, " (key {})", r.key());
-    }
-    let _ = write!(b, " changed while sealed");
-    match chunk {
-        Some(o) => {
-            let _ = write!(
-                b,
-                ", first difference at +{o:#x} (64-byte chunk {o:#x}-{:#x})",
-                o + CHUNK as u64 - 1
-            );
-        }
-        None => {
-            let _ = write!(b, ", first difference not located");
-        }
-    }
-    let _ = write!(
-        b,
-        "; found {}; last trusted writer {}",
-        match found {
-            Found::Open => "before opening it",
-            Found::Exit => "at exit",
-            Found::Sweep => "by the sweep",
-        },
-        Writer(r.writer())
-    );
-    let _ = writeln!(
-        b,
-        "{}",
-        if enforce {
-            "; killed"
-        } else {
-            " (audit: allowed)"
-        }
-    );
-    crate::log::report(b.as_bytes());
-}
-
-/// A writer's address, named by module and symbol where the view knows it.
-pub struct Writer(pub u64);
-
-impl core::fmt::Display for Writer {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match crate::writers::view() {
-            Some(v) if self.0 != 0 => write!(f, "{}", v.table.place(self.0)),
-            _ => write!(f, "{:#x}", self.0),
         }
     }
 }

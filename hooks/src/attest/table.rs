@@ -322,3 +322,70 @@ impl Table {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page() -> u64 {
+        crate::sys::mmap(
+            core::ptr::null_mut(),
+            jg::PAGE_SIZE as usize,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+        .unwrap() as u64
+    }
+
+    #[test]
+    fn a_record_finds_the_first_changed_chunk_and_forgets() {
+        let t = Table::allocate().unwrap();
+        let p = page();
+        assert!(t.find(p).is_none());
+        let r = t.find_or_insert(p).unwrap();
+        assert!(core::ptr::eq(r, t.find(p).unwrap()));
+        assert_eq!(r.verify(), Verdict::Unknown, "no hash yet");
+        r.revive(3, 3, 0x1234);
+        assert_eq!(r.take(|_| {}), Some(true), "first record");
+        assert_eq!(r.take(|_| panic!("unchanged")), Some(false));
+        assert_eq!(r.verify(), Verdict::Same);
+        // SAFETY: `p` is this test's own read-write page.
+        unsafe { (p as *mut u8).add(200).write(0xCC) };
+        assert_eq!(
+            r.verify(),
+            Verdict::Changed {
+                chunk_offset: Some(192)
+            }
+        );
+        let mut seen = 0;
+        assert_eq!(r.take(|b| seen = b[200]), Some(true));
+        assert_eq!(seen, 0xCC);
+        assert_eq!(r.verify(), Verdict::Same);
+        r.forget();
+        assert!(!r.is_live());
+        assert_eq!(r.verify(), Verdict::Unknown);
+        assert_eq!(r.take(|_| {}), None);
+        // Revived at the same address: the same record, hash not valid.
+        let again = t.find_or_insert(p).unwrap();
+        assert!(core::ptr::eq(r, again));
+        again.revive(3, 3, 0);
+        assert_eq!(again.writer(), 0x1234, "a zero writer keeps the last one");
+        assert_eq!(again.verify(), Verdict::Unknown);
+    }
+
+    #[test]
+    fn many_pages_get_distinct_records() {
+        let t = Table::allocate().unwrap();
+        for i in 0..5000u64 {
+            let r = t
+                .find_or_insert(0x7000_0000_0000 + i * jg::PAGE_SIZE)
+                .unwrap();
+            assert_eq!(r.page(), 0x7000_0000_0000 + i * jg::PAGE_SIZE);
+        }
+        assert_eq!(t.records().len(), 5000);
+        assert!(t.find(0x7000_0000_0000 + 4999 * jg::PAGE_SIZE).is_some());
+        assert!(t.find(0x7000_0000_0000 + 5000 * jg::PAGE_SIZE).is_none());
+    }
+}
