@@ -7,7 +7,9 @@
  * then rewrites its immediate to 1337 without any store instruction of
  * the process touching the page (so no fault, no window):
  *   procmem   pwrite to /proc/self/mem, opened with a raw openat system
- *             call (no libc wrapper: not hooked)
+ *             call (a `syscall` instruction of its own: neither libc's
+ *             wrappers nor its syscall() function, which a preloaded
+ *             library can interpose)
  *   vmwrite   a forked child's raw process_vm_writev into its parent
  *             (the kernel ignores the parent's PKRU; page-table
  *             permissions still stop it, so pkey backend only)
@@ -59,13 +61,25 @@ static void answer(void) { printf("answer() = %d\n", call_at(0)); fflush(stdout)
 
 static const int32_t evil = 1337;
 
+/* A system call by this program's own `syscall` instruction. */
+static long raw6(long n, long a, long b, long c, long d, long e, long f) {
+    long r;
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    __asm__ volatile("syscall"
+                     : "=a"(r)
+                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return r;
+}
+
 static void bypass_procmem(void) {
-    long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/mem", O_RDWR);
-    if (fd < 0) { perror("openat /proc/self/mem"); exit(3); }
-    if (syscall(SYS_pwrite64, fd, &evil, 4, (off_t)(uintptr_t)(code + 1)) != 4) {
-        perror("pwrite /proc/self/mem"); exit(3);
-    }
-    syscall(SYS_close, fd);
+    long fd = raw6(SYS_openat, AT_FDCWD, (long)"/proc/self/mem", O_RDWR, 0, 0, 0);
+    if (fd < 0) { fprintf(stderr, "openat /proc/self/mem: %ld\n", fd); exit(3); }
+    long n = raw6(SYS_pwrite64, fd, (long)&evil, 4, (long)(uintptr_t)(code + 1), 0, 0);
+    if (n != 4) { fprintf(stderr, "pwrite /proc/self/mem: %ld\n", n); exit(3); }
+    raw6(SYS_close, fd, 0, 0, 0, 0, 0);
 }
 
 static void bypass_vmwrite(void) {
@@ -73,7 +87,7 @@ static void bypass_vmwrite(void) {
     pid_t kid = fork();
     if (kid == 0) {
         struct iovec local = {(void *)&evil, 4}, remote = {code + 1, 4};
-        long n = syscall(SYS_process_vm_writev, parent, &local, 1, &remote, 1, 0);
+        long n = raw6(SYS_process_vm_writev, parent, (long)&local, 1, (long)&remote, 1, 0);
         _exit(n == 4 ? 0 : 1);
     }
     int st = 0;
