@@ -38,5 +38,5 @@ script="$ROOT/target/pku-vm-tests.sh"
     echo '[ -z "$failed" ] || { echo "failed in the PKU guest:$failed"; exit 1; }'
 } >"$script"
 exec bash scripts/pku-vm.sh --timeout 3600 \
-    -e JITGUARD_REQUIRE_PKU=1 -e JITGUARD_TEST_BACKENDS=pkey -e "JITGUARD_LIB=$ROOT/target/release/libjitguard.so" \
+    -e JITGUARD_REQUIRE_PKU=1 -e JITGUARD_TEST_BACKENDS=pkey -e JITGUARD_IN_PKU_VM=1 -e "JITGUARD_LIB=$ROOT/target/release/libjitguard.so" \
     "$ROOT" "$script"

@@ -19,6 +19,9 @@ need_packages gcc libc6-dev
 # pcre2grep for tests/runtimes.rs (node and java are on the machines
 # already; their tests skip where missing).
 need_packages pcre2-utils
+# QEMU user mode for tests/runtimes.rs and tests/regions.rs (a second JIT
+# beside PCRE2 in one process).
+need_packages qemu-user
 # Deployment tests: a real syslog daemon (tests/syslog.rs), the man page
 # (tests/install.rs), the ordinary programs run under /etc/ld.so.preload
 # (tests/preload_system.rs), /usr/bin/time as a wrapper (tests/config_env.rs).

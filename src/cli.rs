@@ -33,6 +33,8 @@ ENVIRONMENT (read by libjitguard.so; `run` sets them from its options):
                        auto: stderr, plus syslog when stderr is not a terminal)
     JITGUARD_SYSLOG_SOCKET  the system log socket (default /dev/log)
     JITGUARD_CONFIG    the configuration file (default /etc/jitguard.conf)
+    JITGUARD_VAULT     on | off  protect jitguard's own state (default on;
+                       off only for control runs of attacks on it)
     JITGUARD_LIB       path of libjitguard.so for `run` and `check` (default:
                        beside the jitguard binary, or PREFIX/lib/jitguard/)
 
@@ -113,6 +115,11 @@ read and edit. Run the program on benign inputs that exercise its JIT,
 then enforce the profile with JITGUARD_PROFILE=PROFILE (or `jitguard run
 --profile PROFILE`): writes from any other site are denied. A profile
 holds for the build it was learned on (modules carry their build id).
+In a stripped module a writer has no name, and one run reaches only some
+of its instructions: its whole function is recorded too (`function`
+entries, by the module's unwind tables). Learn over several runs with
+--append: each run says how many new sites and functions it added, and a
+run that adds none means the profile has converged for those inputs.
 ";
 
 pub const CHECK_HELP: &str = "\

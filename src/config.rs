@@ -126,6 +126,9 @@ pub struct Config {
     pub attest: Attest,
     /// The scan of written code for PKRU-loading gadgets (`JITGUARD_GADGETS`).
     pub gadgets: Gadgets,
+    /// Whether jitguard's own state is write-protected (`JITGUARD_VAULT`);
+    /// off only to show, in a control run, what an attack on it would do.
+    pub vault: bool,
 }
 
 impl Default for Config {
@@ -142,6 +145,7 @@ impl Default for Config {
             syslog_socket: DEFAULT_SYSLOG_SOCKET.to_string(),
             attest: DEFAULT_ATTEST,
             gadgets: GADGETS.default,
+            vault: true,
         }
     }
 }
@@ -169,10 +173,11 @@ pub mod vars {
     pub const SYSLOG_SOCKET: &str = "JITGUARD_SYSLOG_SOCKET";
     pub const ATTEST: &str = "JITGUARD_ATTEST";
     pub const GADGETS: &str = "JITGUARD_GADGETS";
+    pub const VAULT: &str = "JITGUARD_VAULT";
     /// The configuration file (default /etc/jitguard.conf).
     pub const CONFIG: &str = "JITGUARD_CONFIG";
     /// Every setting the library reads, from the environment or the file.
-    pub const ALL: [&str; 11] = [
+    pub const ALL: [&str; 12] = [
         MODE,
         POLICY,
         BACKEND,
@@ -184,6 +189,7 @@ pub mod vars {
         SYSLOG_SOCKET,
         ATTEST,
         GADGETS,
+        VAULT,
     ];
 }
 
@@ -259,6 +265,13 @@ const BACKEND: Choice<Backend> = Choice {
     default_name: "auto",
 };
 
+const VAULT: Choice<bool> = Choice {
+    var: vars::VAULT,
+    options: &[("on", true), ("off", false)],
+    default: true,
+    default_name: "on",
+};
+
 const WINDOW: Choice<Window> = Choice {
     var: vars::WINDOW,
     options: &[("call", Window::Call), ("insn", Window::Insn)],
@@ -319,6 +332,7 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_SYSLOG_SOCKET.to_string()),
             attest: parse_attest(get(vars::ATTEST).as_deref(), &mut warnings),
             gadgets: GADGETS.parse(get(vars::GADGETS).as_deref(), &mut warnings),
+            vault: VAULT.parse(get(vars::VAULT).as_deref(), &mut warnings),
         };
         (config, warnings)
     }
@@ -402,6 +416,7 @@ pub fn check_value(var: &str, raw: &str) -> Result<(), (String, &'static str)> {
         vars::POLICY => one(&POLICY, raw),
         vars::BACKEND => one(&BACKEND, raw),
         vars::WINDOW => one(&WINDOW, raw),
+        vars::VAULT => one(&VAULT, raw),
         vars::LOG => one(&LOG, raw),
         vars::REPORT => one(&REPORT, raw),
         vars::GADGETS => one(&GADGETS, raw),
@@ -419,6 +434,7 @@ pub fn default_spelling(var: &str) -> Option<&'static str> {
         vars::POLICY => Some("hashed"),
         vars::BACKEND => Some("auto"),
         vars::WINDOW => Some("call"),
+        vars::VAULT => Some("on"),
         vars::LOG => Some("warn"),
         vars::REPORT => Some("auto"),
         vars::ATTEST => Some(DEFAULT_ATTEST_NAME),

@@ -70,6 +70,13 @@ fn learn(
     if !append && !output.contains("%p") {
         let _ = std::fs::remove_file(&output);
     }
+    let entries = |path: &str| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| jitguard::profile::Profile::parse(&t).ok())
+            .map_or(0, |p| p.learned_entries())
+    };
+    let before = entries(&output);
     env.push((jitguard::config::vars::MODE.into(), "learn".into()));
     env.push((jitguard::config::vars::PROFILE.into(), output.clone()));
     let preload = cli::ld_preload(
@@ -92,11 +99,24 @@ fn learn(
         .ok()
         .and_then(|t| jitguard::profile::Profile::parse(&t).ok())
     {
-        Some(p) => eprintln!(
-            "jitguard: {} writer sites in {} modules recorded in {output}",
-            p.sites.len(),
-            p.modules.len()
-        ),
+        Some(p) => {
+            eprintln!(
+                "jitguard: {} writer sites in {} modules recorded in {output}",
+                p.sites.len(),
+                p.modules.len()
+            );
+            // Merged runs converge when a run adds nothing.
+            let new = p.learned_entries().saturating_sub(before);
+            eprintln!(
+                "jitguard: this run added {new} new sites and functions ({} in all){}",
+                p.learned_entries(),
+                if append && new == 0 {
+                    "; converged: nothing new since the last run"
+                } else {
+                    ""
+                }
+            );
+        }
         None if output.contains("%p") => {}
         None => {
             eprintln!("jitguard: no profile written to {output} (no guarded code was written?)")

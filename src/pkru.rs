@@ -67,6 +67,11 @@ impl Pkru {
         Pkru(self.0 & !keys.spread(AD | WD))
     }
 
+    /// Neither read nor write allowed for any key in `keys`.
+    pub fn closed(self, keys: KeySet) -> Pkru {
+        Pkru(self.0 | keys.spread(AD | WD))
+    }
+
     /// Read allowed (AD cleared) for `keys`, write rights left as they are.
     pub fn readable(self, keys: KeySet) -> Pkru {
         Pkru(self.0 & !keys.spread(AD))
@@ -95,6 +100,14 @@ impl Pkru {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn closed_denies_both_and_leaves_others() {
+        let p = Pkru(0).closed(KeySet::single(3));
+        assert!(!p.can_read(3) && !p.can_write(3));
+        assert!(p.can_write(2) && p.can_write(4));
+        assert_eq!(p.opened(KeySet::single(3)), Pkru(0));
+    }
 
     #[test]
     fn kernel_init_denies_keys_1_to_15_only() {

@@ -13,6 +13,8 @@
 //!                                    # for modules without symbols
 //! detect jit_compiler_compile        # built-ins: applies when a module has it
 //! during pcre2_jit_compile_8         # any write made while this function runs
+//! unguarded-during target_mmap       # W+X memory mapped while this runs is
+//!                                    # not code (an emulator's guest memory)
 //! ```
 //!
 //! A `during` entry vouches for whatever runs beneath a call to the named
@@ -54,6 +56,10 @@ pub struct Profile {
     pub detect: BTreeSet<String>,
     /// Functions that vouch for every write made while they run.
     pub during: BTreeSet<String>,
+    /// Functions whose W+X mappings are left unguarded: memory the
+    /// runtime maps as W+X but never executes (QEMU's guest memory,
+    /// mapped with the guest's protection). See `jg::coverage`.
+    pub unguarded: BTreeSet<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,9 +122,12 @@ impl Profile {
                 ["during", name] => {
                     p.during.insert(name.to_string());
                 }
+                ["unguarded-during", name] => {
+                    p.unguarded.insert(name.to_string());
+                }
                 _ => {
                     return Err(err(format!(
-                        "expected `module NAME build-id ID`, `site MODULE+0xOFF`, `symbol NAME`, `prefix NAME`, `suffix NAME`, `during NAME` or `detect NAME`, found `{}`",
+                        "expected `module NAME build-id ID`, `site MODULE+0xOFF`, `symbol NAME`, `prefix NAME`, `suffix NAME`, `during NAME`, `unguarded-during NAME` or `detect NAME`, found `{}`",
                         body.trim()
                     )))
                 }
@@ -148,6 +157,7 @@ impl Profile {
         self.suffixes.extend(other.suffixes);
         self.detect.extend(other.detect);
         self.during.extend(other.during);
+        self.unguarded.extend(other.unguarded);
     }
 
     /// Records one learned write: its deciding frame and, when different,
@@ -169,9 +179,29 @@ impl Profile {
                 w.name
             );
         }
+        // A stripped module's writer has no name a later build or run
+        // could match, and one run reaches only some of its instructions
+        // (WAMR's allocator frees code memory through other stores of the
+        // same functions at unload): its whole function, found by its FDE
+        // for this build, is recorded too. A return address names the call
+        // inside its function: the byte before it.
+        if decider.symbol.is_none() && m.build_id.is_some() {
+            let at = if writer.is_some() {
+                decider.offset.wrapping_sub(1)
+            } else {
+                decider.offset
+            };
+            self.functions.insert((m.name.clone(), at));
+        }
         self.sites
             .entry((m.name.clone(), decider.offset))
             .or_insert(comment);
+    }
+
+    /// How many learned entries (sites and functions) the profile holds:
+    /// a run that adds none to a merged profile found nothing new.
+    pub fn learned_entries(&self) -> usize {
+        self.sites.len() + self.functions.len()
     }
 
     pub fn render(&self) -> String {
@@ -193,6 +223,9 @@ impl Profile {
         }
         for name in &self.during {
             let _ = writeln!(s, "during {name}");
+        }
+        for name in &self.unguarded {
+            let _ = writeln!(s, "unguarded-during {name}");
         }
         for (m, off) in &self.functions {
             let _ = writeln!(s, "function {m}+{off:#x}");
@@ -332,7 +365,7 @@ impl Profile {
 /// The built-in profiles, by name; each applies where its `detect`
 /// functions are present.
 pub fn builtin() -> Vec<(&'static str, Profile)> {
-    const BUILTIN: [(&str, &str); 4] = [
+    const BUILTIN: [(&str, &str); 5] = [
         (
             "wamr-fast-jit",
             include_str!("../profiles/wamr-fast-jit.profile"),
@@ -340,6 +373,7 @@ pub fn builtin() -> Vec<(&'static str, Profile)> {
         ("pcre2-jit", include_str!("../profiles/pcre2-jit.profile")),
         ("node-v8", include_str!("../profiles/node-v8.profile")),
         ("hotspot", include_str!("../profiles/hotspot.profile")),
+        ("qemu-tcg", include_str!("../profiles/qemu-tcg.profile")),
     ];
     BUILTIN
         .iter()
@@ -601,6 +635,22 @@ mod tests {
             "emit+0x23 via libc.so.6"
         );
         assert_eq!(p.sites.len(), 1);
+        assert!(p.functions.is_empty(), "a named writer");
+    }
+
+    #[test]
+    fn learning_a_stripped_writer_records_its_function() {
+        let t = sample();
+        let mut p = Profile::default();
+        p.learn(&t.place(0x5555_0000_3000), None);
+        p.learn(&t.place(0x5555_0000_3100), Some(&t.place(0x7f00_0002_0010)));
+        assert_eq!(
+            p.functions.iter().cloned().collect::<Vec<_>>(),
+            [("app".to_string(), 0x3000), ("app".to_string(), 0x30ff)],
+            "a return address: the byte before it"
+        );
+        assert_eq!(p.learned_entries(), 4);
+        assert_eq!(Profile::parse(&p.render()).unwrap(), p);
     }
 
     #[test]

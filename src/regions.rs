@@ -14,6 +14,11 @@ pub struct Region {
     pub start: u64,
     pub end: u64,
     pub prot: i32,
+    /// Where in the program the call that created the region returns to
+    /// (the first frame outside jitguard and the shared routine libraries;
+    /// 0 when unknown): the module there chooses the profile that judges
+    /// writes to the region. It moves and splits with the region.
+    pub creator: u64,
 }
 
 impl Region {
@@ -80,15 +85,14 @@ impl RegionMap {
                 out.push(Region {
                     start,
                     end: r.end.min(end),
-                    prot: r.prot,
+                    ..*r
                 });
             }
         }
         for (_, r) in self.by_start.range(start..end) {
             out.push(Region {
-                start: r.start,
                 end: r.end.min(end),
-                prot: r.prot,
+                ..*r
             });
         }
         out
@@ -143,7 +147,25 @@ impl RegionMap {
             return;
         }
         self.remove(start, end);
-        self.by_start.insert(start, Region { start, end, prot });
+        self.by_start.insert(
+            start,
+            Region {
+                start,
+                end,
+                prot,
+                creator: 0,
+            },
+        );
+    }
+
+    /// Records `creator` (see `Region::creator`) for the regions inside
+    /// `[start, end)` (the range just guarded).
+    pub fn set_creator(&mut self, start: u64, end: u64, creator: u64) {
+        for (_, r) in self.by_start.range_mut(start..end) {
+            if r.end <= end {
+                r.creator = creator;
+            }
+        }
     }
 
     /// Applies an `mremap` of `[old, old+old_len)` to `[new, new+new_len)`:
@@ -165,7 +187,7 @@ impl RegionMap {
             let mut r = Region {
                 start: new + off,
                 end: new + end_off,
-                prot: p.prot,
+                ..*p
             };
             if p.end == old_end && new_len > old_len {
                 r.end = new + new_len;
@@ -306,6 +328,23 @@ mod tests {
         assert_eq!(map.bytes(), 8 * P);
         assert!(map.find(4 * P).is_none());
         assert_eq!(map.find(5 * P).unwrap().start, 5 * P);
+    }
+
+    #[test]
+    fn the_creator_splits_and_moves_with_its_region() {
+        let mut map = RegionMap::new();
+        map.insert(0, 10 * P, 7);
+        map.insert(20 * P, 22 * P, 7);
+        map.set_creator(0, 10 * P, 0x4000_1234);
+        assert_eq!(map.find(20 * P).unwrap().creator, 0, "another region");
+        map.remove(3 * P, 5 * P);
+        assert_eq!(map.find(P).unwrap().creator, 0x4000_1234);
+        assert_eq!(map.find(6 * P).unwrap().creator, 0x4000_1234);
+        map.remap(5 * P, 5 * P, 100 * P, 8 * P);
+        assert_eq!(map.find(107 * P).unwrap().creator, 0x4000_1234);
+        assert_eq!(map.overlapping(0, P)[0].creator, 0x4000_1234);
+        map.insert(0, 2 * P, 7);
+        assert_eq!(map.find(0).unwrap().creator, 0, "guarded again: unknown");
     }
 
     #[test]

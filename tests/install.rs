@@ -98,6 +98,7 @@ fn the_installed_cli_runs_a_program_under_the_installed_library() {
     // check and systemd-dropin name the installed library too.
     let o = Command::new(p.join("bin/jitguard"))
         .args(["systemd-dropin", "myjit.service"])
+        .env_remove("JITGUARD_LIB")
         .output()
         .unwrap();
     let dropin = String::from_utf8_lossy(&o.stdout);

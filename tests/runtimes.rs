@@ -1,13 +1,14 @@
 //! Other unmodified JIT compilers under jitguard (issue 6, "Beyond WAMR"):
 //! node 20 (V8's JavaScript tiers, WebAssembly with V8's own trap handler,
 //! a WASI module, code moved by the GC), PCRE2's JIT in pcre2grep and
-//! `grep -P`, and OpenJDK 17 HotSpot. Each workload of workloads/runtimes/
-//! prints the same stdout and exits the same way with and without
-//! libjitguard.so, and the stats file shows that jitguard guarded the
-//! runtime's RWX memory and took its write faults.
+//! `grep -P`, OpenJDK 17 HotSpot, and QEMU's user-mode TCG (issue 15:
+//! coreutils and a guest JIT under qemu-x86_64). Each workload prints the
+//! same stdout and exits the same way with and without libjitguard.so, and
+//! the stats file shows that jitguard guarded the runtime's RWX memory and
+//! took its write faults.
 //!
 //! Every guarded run is enforced by the runtime's built-in writer profile
-//! (profiles/node-v8, pcre2-jit, hotspot) with nothing refused.
+//! (profiles/node-v8, pcre2-jit, hotspot, qemu-tcg) with nothing refused.
 //!
 //! A runtime that is not installed makes its tests print SKIPPED and pass
 //! (scripts/test.sh installs pcre2-utils; node and java come with the
@@ -419,5 +420,43 @@ fn hotspot_tiers_deoptimises_and_handles_its_signals_same_output() {
             stat(&g.stats, "chained_signals") > 0,
             "HotSpot's handlers got no signal"
         );
+    }
+}
+
+/// QEMU's user-mode emulator (Debian's qemu-user: a dynamically linked,
+/// stripped PIE that exports its TCG entry points) translating real
+/// programs into its 128 MiB RWX code buffer, enforced by the built-in
+/// `qemu-tcg` profile beside `pcre2-jit` (QEMU links libpcre2-8 through
+/// GLib). `-U LD_PRELOAD` keeps jitguard out of the emulated guest. The
+/// last guest is a JIT itself (examples/toyjit.c, threads, rewriting its
+/// own code): QEMU invalidates the translations of the code it rewrites,
+/// and leaves the guest's own RWX memory (QEMU never executes it)
+/// unguarded.
+#[test]
+fn qemu_user_tcg_runs_coreutils_and_a_guest_jit_same_output() {
+    let test = "qemu_user_tcg_runs_coreutils_and_a_guest_jit_same_output";
+    let Some(qemu) = runtime(test, "qemu-x86_64") else {
+        return;
+    };
+    let toyjit = example("toyjit");
+    let toyjit = toyjit.to_str().unwrap();
+    let guests: [(&str, &[&str]); 4] = [
+        ("ls", &["/bin/ls", "-la", "/usr/bin"]),
+        (
+            "sort",
+            &["/usr/bin/sort", "-r", "/usr/share/common-licenses/GPL-3"],
+        ),
+        ("sha256sum", &["/usr/bin/sha256sum", "/usr/bin/qemu-x86_64"]),
+        ("toyjit", &[toyjit, "--threads", "2", "--repatch"]),
+    ];
+    for (name, guest) in guests {
+        let args: Vec<&str> = ["-U", "LD_PRELOAD"].iter().chain(guest).copied().collect();
+        for g in same_output(&qemu, &args, &[], &format!("qemu-{name}")) {
+            let profile = stat_text(&g.stats, "writer_profile");
+            assert!(profile.contains("builtin:qemu-tcg"), "{name}: {profile}");
+            // The code buffer only: the guest's own memory is not code.
+            assert_eq!(stat(&g.stats, "regions"), 1, "{name}");
+            assert!(stat(&g.stats, "call_windows") > 0, "{name}");
+        }
     }
 }

@@ -46,7 +46,15 @@ fn argv(w: &Workload) -> Vec<String> {
 }
 
 fn configs() -> Vec<Vec<(&'static str, &'static str)>> {
-    let mut c = vec![vec![("JITGUARD_BACKEND", "mprotect")]];
+    // JITGUARD_TEST_BACKENDS narrows the run (the PKU guest runs pkey
+    // only: the host already ran mprotect).
+    let mut c = Vec::new();
+    if wanted("mprotect") {
+        c.push(vec![("JITGUARD_BACKEND", "mprotect")]);
+    }
+    if !wanted("pkey") {
+        return c;
+    }
     if cpu_has_pku() {
         c.push(vec![
             ("JITGUARD_BACKEND", "pkey"),

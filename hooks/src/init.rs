@@ -9,7 +9,7 @@
 
 use crate::protect::Protection;
 use crate::state::{self, Globals, DISABLED, INITIALISING, READY, STATE, UNINIT};
-use crate::{fault, log, pkru, real, regions, signals, stats_file, sys, writers};
+use crate::{fault, log, pkru, real, regions, signals, stats_file, sys, vault, writers};
 use core::sync::atomic::Ordering;
 use jg::config::{Backend, Config, Mode, Policy};
 use jg::keys::{KeyPolicy, KeyPolicyNote};
@@ -28,12 +28,47 @@ static INIT: extern "C" fn() = jitguard_init;
 static FINI: extern "C" fn() = jitguard_fini;
 
 pub extern "C" fn jitguard_init() {
-    if STATE
-        .compare_exchange(UNINIT, INITIALISING, Ordering::AcqRel, Ordering::Acquire)
-        .is_err()
+    // A load first: once start-up is done STATE is read-only, and a
+    // compare-exchange writes even when it fails.
+    if STATE.load(Ordering::Acquire) != UNINIT
+        || STATE
+            .compare_exchange(UNINIT, INITIALISING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
     {
         return;
     }
+    let arena = vault::prepare();
+    // Everything start-up builds (configuration, profile, view) lands in
+    // the vault's arena.
+    let Some((protect, use_keys)) = vault::update(start_up) else {
+        return;
+    };
+    if protect && !arena {
+        log::emit(format_args!(
+            "jitguard: could not reserve the memory for its own state; it stays writable"
+        ));
+    }
+    vault::seal(protect && arena, use_keys);
+    // Outside the vault's arena: the thread's own allocations are not
+    // jitguard's state.
+    crate::attest::start_sweep();
+    let g = state::globals();
+    crate::log!(
+        Info,
+        "{} backend, {} policy, {} keys, mode {}, own state {}",
+        g.protection.backend().name(),
+        g.protection
+            .keys()
+            .map_or("page-table", |k| k.policy().name()),
+        g.protection.key_set().len(),
+        g.config.mode.name(),
+        vault::mode_name()
+    );
+}
+
+/// Start-up inside the vault: Some((protect own state, with keys)) once
+/// the hooks are on, None when jitguard stays off.
+fn start_up() -> Option<(bool, bool)> {
     real::resolve_all();
     writers::record_startup_modules();
     let (config, warnings) = Config::load(std::fs::read_link("/proc/self/exe").ok().as_deref());
@@ -45,9 +80,10 @@ pub extern "C" fn jitguard_init() {
     if config.mode == Mode::Off {
         crate::log!(Info, "JITGUARD_MODE=off: guarding nothing");
         STATE.store(DISABLED, Ordering::Release);
-        return;
+        return None;
     }
     let protection = choose_protection(&config);
+    vault::scrub_stack();
     let g = state::set_globals(Globals { config, protection });
     crate::attest::init(rand::rngs::OsRng.next_u64());
     // The modules' own gadgets are only reported (stats file, info log):
@@ -63,7 +99,7 @@ pub extern "C" fn jitguard_init() {
     ) {
         crate::log!(Error, "could not install signal handlers; guarding nothing");
         STATE.store(DISABLED, Ordering::Release);
-        return;
+        return None;
     }
     log::configure(&g.config);
     // One read of the memory map serves the main thread's stack bounds
@@ -76,17 +112,8 @@ pub extern "C" fn jitguard_init() {
     register_fork_handlers();
     crate::status::publish(g, &writers::source_name());
     STATE.store(READY, Ordering::Release);
-    crate::attest::start_sweep();
-    crate::log!(
-        Info,
-        "{} backend, {} policy, {} keys, mode {}",
-        g.protection.backend().name(),
-        g.protection
-            .keys()
-            .map_or("page-table", |k| k.policy.policy().name()),
-        g.protection.key_set().len(),
-        g.config.mode.name()
-    );
+    let keys = g.protection.keys().is_some();
+    Some((g.config.vault, keys))
 }
 
 /// Picks the backend and, for pkey, allocates the keys.
@@ -106,6 +133,10 @@ fn choose_protection(config: &Config) -> Protection {
     };
     if !want_pkey {
         return Protection::Mprotect;
+    }
+    // The vault's own keys first: the code keys are what is left.
+    if config.vault {
+        vault::allocate_keys();
     }
     // Single policy takes one key, leaving the rest to the program; hashed
     // takes every key it can get.
@@ -174,7 +205,7 @@ fn guard_existing_mappings(maps: Vec<jg::maps::Mapping>) {
             }
         }
     });
-    writers::notice_if_unauthenticated();
+    writers::notice_if_unauthenticated(0);
 }
 
 // Lock order: the writer view's lock, then the region lock (the mapping
@@ -182,12 +213,14 @@ fn guard_existing_mappings(maps: Vec<jg::maps::Mapping>) {
 extern "C" fn before_fork() {
     writers::lock_for_fork();
     regions::lock_for_fork();
+    vault::lock_for_fork();
 }
 
 extern "C" fn after_fork_parent() {
-    // SAFETY: before_fork took both locks on this thread and forgot the
+    // SAFETY: before_fork took the locks on this thread and forgot the
     // guards.
     unsafe {
+        vault::unlock_after_fork(false);
         regions::unlock_after_fork(false);
         writers::unlock_after_fork(false);
     }
@@ -196,6 +229,7 @@ extern "C" fn after_fork_parent() {
 extern "C" fn after_fork_child() {
     // SAFETY: as above; the child has only this thread.
     unsafe {
+        vault::unlock_after_fork(true);
         regions::unlock_after_fork(true);
         writers::unlock_after_fork(true);
     }
@@ -208,7 +242,7 @@ extern "C" fn after_fork_child() {
     // copy of the page tables, with no thread left to reseal them: seal
     // every guarded region again (the forking thread's own window, if any,
     // just refaults).
-    state::protection().reseal_all_in_child(&regions::REGIONS.lock());
+    regions::read(|map| state::protection().reseal_all_in_child(map));
 }
 
 fn register_fork_handlers() {

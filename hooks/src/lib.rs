@@ -17,7 +17,12 @@
 //!   loading sequences in written code and in the loaded modules);
 //! - `fault` (decode → decide → apply), `signals`/`sigmask` (the program's
 //!   signal actions and masks), `mapping`/`remap` (the mapping calls);
-//! - `exports` (the C functions), `init` (start-up and exit).
+//! - `gate` (system calls that write guarded memory, judged by their call
+//!   site and opened for the call), `memfile` (is a descriptor the
+//!   process's own `mem` file);
+//! - `exports` (the C functions), `init` (start-up and exit);
+//! - beside them all, `vault`: the protected memory jitguard's own state
+//!   lives in (and the allocator that puts it there).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 // In unit tests the handlers and exports are reachable only from the
@@ -29,10 +34,12 @@ mod counters;
 pub mod exports;
 mod fault;
 mod gadget_scan;
+mod gate;
 mod init;
 #[macro_use]
 mod log;
 mod mapping;
+mod memfile;
 mod pkru;
 mod protect;
 mod published;
@@ -49,5 +56,6 @@ mod state;
 mod stats_file;
 mod status;
 mod sys;
+mod vault;
 mod window;
 mod writers;

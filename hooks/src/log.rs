@@ -5,7 +5,11 @@
 use core::sync::atomic::{AtomicU8, Ordering};
 use jg::config::LogLevel;
 
-static LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Warn as u8);
+/// Frozen after start-up, like the rest of the reporting settings: a
+/// store there would silence the reports.
+#[link_section = "jitguard_frozen"]
+static LEVEL: crate::vault::Paged<AtomicU8> =
+    crate::vault::Paged(AtomicU8::new(LogLevel::Warn as u8));
 
 pub fn set_level(l: LogLevel) {
     LEVEL.store(l as u8, Ordering::Relaxed);
@@ -44,11 +48,14 @@ use core::sync::atomic::{AtomicBool, AtomicI64};
 use jg::config::{Config, Report};
 
 /// The report destination in force (Report as u8); Auto until configured.
-static REPORT: AtomicU8 = AtomicU8::new(0);
+#[link_section = "jitguard_frozen"]
+static REPORT: crate::vault::Paged<AtomicU8> = crate::vault::Paged(AtomicU8::new(0));
 /// Seconds east of UTC, taken at start-up (localtime_r is not
 /// async-signal-safe, so the handler only adds this).
-static UTC_OFFSET: AtomicI64 = AtomicI64::new(0);
-static SYSLOG_READY: AtomicBool = AtomicBool::new(false);
+#[link_section = "jitguard_frozen"]
+static UTC_OFFSET: crate::vault::Paged<AtomicI64> = crate::vault::Paged(AtomicI64::new(0));
+#[link_section = "jitguard_frozen"]
+static SYSLOG_READY: crate::vault::Paged<AtomicBool> = crate::vault::Paged(AtomicBool::new(false));
 
 /// The system log's socket address, filled once at start-up, before the
 /// handlers can report, and only read afterwards.
@@ -56,11 +63,13 @@ struct SyslogAddr(core::cell::UnsafeCell<(libc::sockaddr_un, libc::socklen_t)>);
 // SAFETY: written once by `configure` before SYSLOG_READY is released;
 // read only after SYSLOG_READY is acquired.
 unsafe impl Sync for SyslogAddr {}
-static SYSLOG_ADDR: SyslogAddr = SyslogAddr(core::cell::UnsafeCell::new((
-    // SAFETY: sockaddr_un is plain data; all zeroes is a valid value.
-    unsafe { core::mem::zeroed() },
-    0,
-)));
+#[link_section = "jitguard_frozen"]
+static SYSLOG_ADDR: crate::vault::Paged<SyslogAddr> =
+    crate::vault::Paged(SyslogAddr(core::cell::UnsafeCell::new((
+        // SAFETY: sockaddr_un is plain data; all zeroes is a valid value.
+        unsafe { core::mem::zeroed() },
+        0,
+    ))));
 
 fn report_code(r: Report) -> u8 {
     match r {
@@ -94,7 +103,7 @@ pub fn configure(config: &Config) {
     }
     let path = config.syslog_socket.as_bytes();
     // SAFETY: SYSLOG_READY is still false: no reader looks at the address.
-    let slot = unsafe { &mut *SYSLOG_ADDR.0.get() };
+    let slot = unsafe { &mut *SYSLOG_ADDR.0 .0.get() };
     let max = slot.0.sun_path.len() - 1;
     if path.is_empty() || path.len() > max || path.contains(&0) {
         emit(format_args!(
@@ -170,7 +179,7 @@ fn send_syslog(line: &[u8]) {
         if fd < 0 {
             return;
         }
-        let (addr, len) = &*SYSLOG_ADDR.0.get();
+        let (addr, len) = &*SYSLOG_ADDR.0 .0.get();
         let msg = buf.as_bytes();
         libc::syscall(
             libc::SYS_sendto,

@@ -48,18 +48,36 @@ pub fn ret_int(r: SysResult) -> c_int {
 
 /// Guards `[s, e)` in `map` (already mapped without write), reporting a
 /// failure and leaving the range as the program asked.
-fn guard_new(map: &mut jg::regions::RegionMap, s: u64, e: u64, prot: c_int) -> SysResult {
+/// `creator` is where the program's call returns (see `before_guarding`).
+fn guard_new(
+    map: &mut jg::regions::RegionMap,
+    s: u64,
+    e: u64,
+    prot: c_int,
+    creator: u64,
+) -> SysResult {
     let r = protection().guard(map, s, e, prot);
+    if r.is_ok() {
+        map.set_creator(s, e, creator);
+    }
     if let Ok(1) = r {
-        writers::notice_if_unauthenticated();
+        writers::notice_if_unauthenticated(creator);
     }
     r
 }
 
 /// Builds the writer view before the first region is guarded (outside
-/// the region lock: building reads the loader's module list).
-fn before_guarding() {
+/// the region lock: building reads the loader's module list), and names
+/// the caller creating the region: its module chooses the profile that
+/// judges writes there (0: unknown). False: that profile says this W+X
+/// memory is not code (`unguarded-during`), and it is left unguarded.
+#[inline(always)]
+fn before_guarding() -> (u64, bool) {
     writers::ensure_view();
+    writers::view().map_or((0, true), |v| {
+        let c = writers::creator(&v);
+        (c.at(), v.guards(&c))
+    })
 }
 
 pub fn mmap(
@@ -81,9 +99,7 @@ pub fn mmap(
     if !(wx || fixed && overlaps(addr as u64, addr as u64 + len as u64)) {
         return ret_ptr(sys::mmap(addr, len, prot, flags, fd, off));
     }
-    if wx {
-        before_guarding();
-    }
+    let (creator, wx) = if wx { before_guarding() } else { (0, false) };
     // W+X memory is created without write, then keyed: it is never
     // writable under key 0, not even between two system calls.
     let first_prot = if wx { prot & !libc::PROT_WRITE } else { prot };
@@ -97,7 +113,7 @@ pub fn mmap(
     edit(|map| {
         map.remove(s, e);
         if wx {
-            if let Err(err) = guard_new(map, s, e, prot) {
+            if let Err(err) = guard_new(map, s, e, prot, creator) {
                 crate::log!(
                     Warn,
                     "could not guard {s:#x}-{e:#x} (errno {err}); left unguarded"
@@ -119,9 +135,7 @@ pub fn mprotect(addr: u64, len: u64, prot: c_int) -> c_int {
     if (!wx && !overlaps(s, e)) || addr & (jg::PAGE_SIZE - 1) != 0 {
         return ret_int(sys::mprotect(addr, len, prot));
     }
-    if wx {
-        before_guarding();
-    }
+    let (creator, wx) = if wx { before_guarding() } else { (0, false) };
     let p = protection();
     ret_int(edit(|map| {
         if wx {
@@ -133,7 +147,7 @@ pub fn mprotect(addr: u64, len: u64, prot: c_int) -> c_int {
                     sys::mprotect(piece.start, piece.len(), prot)?;
                 }
             }
-            guard_new(map, s, e, prot).map(|_| 0)
+            guard_new(map, s, e, prot, creator).map(|_| 0)
         } else {
             crate::attest::forget(s, e);
             p.unguard(map, s, e, prot, 0)?;
@@ -192,16 +206,6 @@ pub fn munmap(addr: *mut c_void, len: size_t) -> c_int {
     }))
 }
 
-/// madvise: advice that discards guarded pages' content (they read back
-/// as zeros or the file's bytes) forgets their records first.
-pub fn madvise(addr: u64, len: u64, advice: c_int) -> c_int {
-    let (s, e) = page_span(addr, len);
-    if ready() && overlaps(s, e) && discards(advice) {
-        crate::attest::forget(s, e);
-    }
-    ret_int(sys::madvise(addr, len, advice))
-}
-
 fn discards(advice: c_int) -> bool {
     /// Linux 5.18's MADV_DONTNEED_LOCKED (not in every libc crate).
     const MADV_DONTNEED_LOCKED: c_int = 24;
@@ -217,4 +221,15 @@ pub fn pkey_free(pkey: c_int) -> c_int {
         return -1;
     }
     ret_int(sys::pkey_free(pkey))
+}
+
+/// The program's madvise (the export refuses jitguard's own memory
+/// first). Advice that discards guarded pages' content (they read back as
+/// zeros or the file's bytes) forgets their attestation records first.
+pub fn madvise(addr: *mut c_void, len: size_t, advice: c_int) -> c_int {
+    let (s, e) = page_span(addr as u64, len as u64);
+    if ready() && discards(advice) && overlaps(s, e) {
+        crate::attest::forget(s, e);
+    }
+    ret_int(sys::madvise(addr as u64, len as u64, advice))
 }

@@ -10,7 +10,10 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use jg::pkru::Pkru;
 
 /// Offset of PKRU inside the XSAVE area, 0 when the CPU has no PKU.
-static PKRU_OFFSET: AtomicUsize = AtomicUsize::new(0);
+/// Frozen after start-up: pointed elsewhere, the handler would read and
+/// write some other word of the frame as the thread's PKRU.
+#[link_section = "jitguard_frozen"]
+static PKRU_OFFSET: crate::vault::Paged<AtomicUsize> = crate::vault::Paged(AtomicUsize::new(0));
 
 const XSTATE_BV_OFFSET: usize = 512;
 const SW_BYTES_OFFSET: usize = 464;

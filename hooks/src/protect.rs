@@ -18,9 +18,33 @@ use libc::{c_int, c_void};
 
 /// The keys jitguard owns and the policy that maps pages onto them.
 pub struct Keys {
-    pub policy: KeyPolicy,
+    /// In the vault's secret section: its per-run secret is what makes
+    /// keys unpredictable, so it is read only inside `vault::with_secret`.
+    policy: &'static KeyPolicy,
+    kind: Policy,
+    reserve: u32,
     /// Every key jitguard owns (the reserve key and the code keys).
     pub set: KeySet,
+}
+
+/// The key policy, on the secret section's page.
+#[link_section = "jitguard_secret"]
+static POLICY: crate::vault::Paged<once_cell::sync::OnceCell<KeyPolicy>> =
+    crate::vault::Paged(once_cell::sync::OnceCell::new());
+
+impl Keys {
+    pub fn policy(&self) -> Policy {
+        self.kind
+    }
+
+    pub fn reserve_key(&self) -> u32 {
+        self.reserve
+    }
+
+    /// The code key of the page holding `addr`.
+    pub fn key_for_addr(&self, addr: u64) -> u32 {
+        crate::vault::with_secret(|| self.policy.key_for_addr(addr))
+    }
 }
 
 pub enum Protection {
@@ -37,9 +61,17 @@ pub enum Context {
 }
 
 impl Protection {
+    /// Start-up only (the policy goes to the secret page, written once).
     pub fn pkey(policy: KeyPolicy) -> Protection {
         let set = KeySet(policy.key_mask());
-        Protection::Pkey(Keys { policy, set })
+        let (kind, reserve) = (policy.policy(), policy.reserve_key());
+        let policy = POLICY.get_or_init(|| policy);
+        Protection::Pkey(Keys {
+            policy,
+            kind,
+            reserve,
+            set,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -62,12 +94,12 @@ impl Protection {
     }
 
     pub fn owns_key(&self, key: u32) -> bool {
-        self.keys().is_some_and(|k| k.policy.owns(key))
+        self.keys().is_some_and(|k| k.set.contains(key))
     }
 
     /// The key policy in force, for reports (mprotect: the configured one).
     pub fn policy_name(&self, configured: Policy) -> &'static str {
-        self.keys().map_or(configured, |k| k.policy.policy()).name()
+        self.keys().map_or(configured, |k| k.policy()).name()
     }
 
     /// The protection a guarded page really has while sealed.
@@ -84,9 +116,7 @@ impl Protection {
     /// no write (mprotect).
     pub fn seal_piece(&self, start: u64, len: u64, prot: c_int) -> SysResult {
         match self {
-            Protection::Pkey(k) => {
-                sys::pkey_mprotect(start, len, prot, k.policy.reserve_key() as c_int)
-            }
+            Protection::Pkey(k) => sys::pkey_mprotect(start, len, prot, k.reserve_key() as c_int),
             Protection::Mprotect => sys::mprotect(start, len, self.sealed_prot(prot)),
         }
     }
@@ -155,8 +185,8 @@ impl Protection {
     /// Async-signal-safe: one system call at most.
     pub fn key_page(&self, page: u64, fault_key: u32, prot: c_int) -> u32 {
         let Protection::Pkey(k) = self else { return 0 };
-        let code_key = k.policy.key_for_addr(page);
-        if fault_key == k.policy.reserve_key()
+        let code_key = k.key_for_addr(page);
+        if fault_key == k.reserve_key()
             && code_key != fault_key
             && sys::pkey_mprotect(page, jg::PAGE_SIZE, prot, code_key as c_int).is_ok()
         {
@@ -229,7 +259,7 @@ impl Protection {
             Protection::Pkey(k) => match cx {
                 Context::Frame(ctx) => {
                     if let Some(p) = pkru::frame_get(ctx) {
-                        pkru::frame_set(ctx, p.sealed(k.set));
+                        crate::vault::frame_set(ctx, p.sealed(k.set));
                     }
                 }
                 Context::Here => pkru::write(pkru::read().sealed(k.set)),

@@ -11,6 +11,12 @@
 //! whether *filling* a slot allocates: boxed views do, outside handlers;
 //! signal actions are plain copies).
 //!
+//! The slots live in jitguard's vault (read-only to the program); the
+//! reader counts, which every reader writes, live apart in ordinary
+//! memory (`Readers`). Corrupting a count can stall a writer or let a
+//! slot be refilled under a reader, which then reads another published
+//! value: never a value jitguard did not publish.
+//!
 //! The old value in a slot is dropped when the slot is next filled, never
 //! while a reader holds it (after signal-hook-registry's half lock, with
 //! per-slot counts instead of generations). The bounded wait: a writer
@@ -26,10 +32,25 @@ const FREE: u8 = 0;
 const CLAIMED: u8 = 1;
 const LIVE: u8 = 2;
 
+/// The reader counts of one `Published`, in writable memory.
+pub struct Readers<const N: usize = 8>([AtomicUsize; N]);
+
+impl<const N: usize> Readers<N> {
+    pub const fn new() -> Self {
+        Readers([const { AtomicUsize::new(0) }; N])
+    }
+}
+
+impl<const N: usize> Default for Readers<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 pub struct Published<T, const N: usize = 8> {
     slots: [UnsafeCell<Option<T>>; N],
     state: [AtomicU8; N],
-    readers: [AtomicUsize; N],
+    readers: &'static Readers<N>,
     /// The current slot, or `N` before the first publication.
     current: AtomicUsize,
 }
@@ -60,22 +81,18 @@ impl<T, const N: usize> core::ops::Deref for ReadGuard<'_, T, N> {
 
 impl<T, const N: usize> Drop for ReadGuard<'_, T, N> {
     fn drop(&mut self) {
-        self.owner.readers[self.slot].fetch_sub(1, SeqCst);
-    }
-}
-
-impl<T, const N: usize> Default for Published<T, N> {
-    fn default() -> Self {
-        Self::new()
+        self.owner.readers.0[self.slot].fetch_sub(1, SeqCst);
     }
 }
 
 impl<T, const N: usize> Published<T, N> {
-    pub const fn new() -> Self {
+    /// `readers`: this publisher's own counts (one `Readers` per
+    /// `Published`).
+    pub const fn new(readers: &'static Readers<N>) -> Self {
         Published {
             slots: [const { UnsafeCell::new(None) }; N],
             state: [const { AtomicU8::new(FREE) }; N],
-            readers: [const { AtomicUsize::new(0) }; N],
+            readers,
             current: AtomicUsize::new(N),
         }
     }
@@ -88,7 +105,7 @@ impl<T, const N: usize> Published<T, N> {
             if i >= N {
                 return None;
             }
-            self.readers[i].fetch_add(1, SeqCst);
+            self.readers.0[i].fetch_add(1, SeqCst);
             if self.current.load(SeqCst) == i {
                 return Some(ReadGuard {
                     owner: self,
@@ -96,7 +113,7 @@ impl<T, const N: usize> Published<T, N> {
                 });
             }
             // Replaced meanwhile: that slot may be refilled; try again.
-            self.readers[i].fetch_sub(1, SeqCst);
+            self.readers.0[i].fetch_sub(1, SeqCst);
         }
     }
 
@@ -105,7 +122,8 @@ impl<T, const N: usize> Published<T, N> {
         self.current.load(SeqCst) < N
     }
 
-    /// Makes `value` current. The replaced value is dropped when its slot
+    /// Makes `value` current (inside `vault::update`: the slots are vault
+    /// memory). The replaced value is dropped when its slot
     /// is filled again (by a later publication), never under a reader.
     pub fn publish(&self, value: T) {
         let slot = self.claim();
@@ -121,26 +139,37 @@ impl<T, const N: usize> Published<T, N> {
 
     fn claim(&self) -> usize {
         let mut tries = 0u32;
+        // Whether this wait closed the vault (read-only method: an update
+        // that waits here must not leave it writable; ordinary stack, not
+        // memory an attacker can reach from another thread).
+        let mut closed = false;
         loop {
             for i in 0..N {
-                if self.state[i].load(SeqCst) == FREE
-                    && self.readers[i].load(SeqCst) == 0
-                    && self.state[i]
+                if self.state[i].load(SeqCst) == FREE && self.readers.0[i].load(SeqCst) == 0 {
+                    if closed {
+                        crate::vault::reopen_after_wait();
+                        closed = false;
+                    }
+                    if self.state[i]
                         .compare_exchange(FREE, CLAIMED, SeqCst, SeqCst)
                         .is_ok()
-                {
-                    // A reader that counted itself in after our check saw
-                    // the slot not current and leaves without reading; one
-                    // still counted from when it was current must be waited
-                    // for.
-                    if self.readers[i].load(SeqCst) == 0 {
-                        return i;
+                    {
+                        // A reader that counted itself in after our check
+                        // saw the slot not current and leaves without
+                        // reading; one still counted from when it was
+                        // current must be waited for.
+                        if self.readers.0[i].load(SeqCst) == 0 {
+                            return i;
+                        }
+                        self.state[i].store(FREE, SeqCst);
                     }
-                    self.state[i].store(FREE, SeqCst);
                 }
             }
             tries += 1;
             if tries > 16 {
+                if !closed {
+                    closed = crate::vault::close_for_wait();
+                }
                 crate::sys::sched_yield();
             } else {
                 core::hint::spin_loop();
@@ -151,7 +180,7 @@ impl<T, const N: usize> Published<T, N> {
     /// After fork only the forking thread exists: counts held by readers
     /// on other threads will never be released.
     pub fn reset_readers_in_child(&self) {
-        for r in &self.readers {
+        for r in &self.readers.0 {
             r.store(0, SeqCst);
         }
     }
@@ -163,16 +192,20 @@ mod tests {
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
 
+    fn fresh<T, const N: usize>() -> Published<T, N> {
+        Published::new(Box::leak(Box::new(Readers::new())))
+    }
+
     #[test]
     fn nothing_before_first_publication() {
-        let p: Published<u32, 4> = Published::new();
+        let p: Published<u32, 4> = fresh();
         assert!(p.read().is_none());
         assert!(!p.is_published());
     }
 
     #[test]
     fn readers_see_the_latest_value() {
-        let p: Published<u32, 4> = Published::new();
+        let p: Published<u32, 4> = fresh();
         p.publish(1);
         assert_eq!(*p.read().unwrap(), 1);
         p.publish(2);
@@ -183,7 +216,7 @@ mod tests {
 
     #[test]
     fn a_held_value_survives_replacement() {
-        let p: Published<Box<u64>, 3> = Published::new();
+        let p: Published<Box<u64>, 3> = fresh();
         p.publish(Box::new(10));
         let held = p.read().unwrap();
         // Many replacements while `held` is alive: its slot is never reused.
@@ -204,7 +237,7 @@ mod tests {
             }
         }
         let drops = Arc::new(AtomicUsize::new(0));
-        let p: Published<Counted, 2> = Published::new();
+        let p: Published<Counted, 2> = fresh();
         for _ in 0..10 {
             p.publish(Counted(drops.clone()));
         }
@@ -214,7 +247,7 @@ mod tests {
 
     #[test]
     fn nested_readers_on_one_thread() {
-        let p: Published<u32, 3> = Published::new();
+        let p: Published<u32, 3> = fresh();
         p.publish(1);
         let a = p.read().unwrap();
         p.publish(2);
@@ -231,7 +264,7 @@ mod tests {
     fn concurrent_readers_and_writers_never_tear() {
         // Each value is a pair that must stay equal: a torn or freed read
         // would show a mismatch.
-        let p: Arc<Published<Box<(u64, u64)>, 8>> = Arc::new(Published::new());
+        let p: Arc<Published<Box<(u64, u64)>, 8>> = Arc::new(fresh());
         p.publish(Box::new((0, 0)));
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
@@ -269,7 +302,7 @@ mod tests {
 
     #[test]
     fn child_reset_frees_slots_of_vanished_readers() {
-        let p: Published<u32, 2> = Published::new();
+        let p: Published<u32, 2> = fresh();
         p.publish(1);
         let g = p.read().unwrap();
         core::mem::forget(g); // a reader on a thread that did not survive fork

@@ -3,21 +3,31 @@
 //! which handlers and fast paths read without locks.
 
 use crate::counters::GUARDED_PAGES;
-use crate::published::Published;
-use core::sync::atomic::Ordering::Relaxed;
+use crate::published::{Published, Readers};
+use crate::vault::{self, Paged, VaultCell};
+use core::sync::atomic::AtomicU64;
+use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use jg::regions::{Region, RegionMap};
 use libc::c_int;
 use parking_lot::Mutex;
 
-/// The bookkeeping, edited only under this lock and never in a handler.
-pub static REGIONS: Mutex<RegionMap> = Mutex::new(RegionMap::new());
+/// The lock of the bookkeeping: in ordinary memory (taking it writes it),
+/// the map itself in the vault.
+static LOCK: Mutex<()> = Mutex::new(());
+
+/// The bookkeeping, edited only under `LOCK`, inside a vault update, and
+/// never in a handler.
+#[link_section = "jitguard_vault"]
+static MAP: Paged<VaultCell<RegionMap>> = Paged(VaultCell::new(RegionMap::new()));
 
 /// An immutable copy of the region list (sorted, disjoint).
 pub struct Snapshot {
     regions: Box<[Region]>,
 }
 
-static SNAPSHOT: Published<Snapshot> = Published::new();
+static SNAPSHOT_READERS: Readers = Readers::new();
+#[link_section = "jitguard_vault"]
+static SNAPSHOT: Paged<Published<Snapshot>> = Paged(Published::new(&SNAPSHOT_READERS));
 
 impl Snapshot {
     fn index(&self, addr: u64) -> usize {
@@ -78,6 +88,12 @@ pub fn guarded_prot(addr: u64) -> Option<c_int> {
     with_snapshot(|s| s.and_then(|s| s.find(addr)).map(|r| r.prot))
 }
 
+/// Where the call that created the guarded region holding `addr` returns
+/// to, if known (see `jg::regions::Region::creator`). Lock-free.
+pub fn creator_of(addr: u64) -> Option<u64> {
+    with_snapshot(|s| s.and_then(|s| s.find(addr)).map(|r| r.creator)).filter(|&c| c != 0)
+}
+
 /// Whether any guarded region overlaps `[start, end)` (lock-free).
 pub fn overlaps(start: u64, end: u64) -> bool {
     with_snapshot(|s| s.is_some_and(|s| s.overlaps(start, end)))
@@ -85,14 +101,39 @@ pub fn overlaps(start: u64, end: u64) -> bool {
 
 /// Runs `f` on the region map under the lock and publishes the result.
 pub fn edit<R>(f: impl FnOnce(&mut RegionMap) -> R) -> R {
-    let mut map = REGIONS.lock();
-    let r = f(&mut map);
-    publish(&map);
-    r
+    let _lock = LOCK.lock();
+    vault::update(|| {
+        // SAFETY: under LOCK and inside an update.
+        let map = unsafe { MAP.get_mut() };
+        let r = f(map);
+        publish(map);
+        r
+    })
+}
+
+/// Runs `f` on the region map under the lock, without changing it.
+pub fn read<R>(f: impl FnOnce(&RegionMap) -> R) -> R {
+    let _lock = LOCK.lock();
+    f(MAP.get())
+}
+
+/// The lowest guarded address and the end of the highest region (both 0
+/// when none): the system call hooks' first test of a buffer (two loads,
+/// no shared cache line written), before the snapshot.
+#[link_section = "jitguard_vault"]
+static BOUNDS: Paged<[AtomicU64; 2]> = Paged([AtomicU64::new(0), AtomicU64::new(0)]);
+
+/// Whether `[start, end)` may overlap a guarded region (false: surely not).
+pub fn may_overlap(start: u64, end: u64) -> bool {
+    start < BOUNDS[1].load(Acquire) && end > BOUNDS[0].load(Acquire)
 }
 
 fn publish(map: &RegionMap) {
     GUARDED_PAGES.store(map.bytes() / jg::PAGE_SIZE, Relaxed);
+    let lo = map.iter().next().map_or(0, |r| r.start);
+    let hi = map.iter().last().map_or(0, |r| r.end);
+    BOUNDS[0].store(lo, Release);
+    BOUNDS[1].store(hi, Release);
     SNAPSHOT.publish(Snapshot {
         regions: map.iter().copied().collect(),
     });
@@ -110,13 +151,13 @@ pub unsafe fn unlock_after_fork(child: bool) {
     }
     // SAFETY: the caller's contract: this thread took the lock before fork
     // and forgot its guard.
-    unsafe { REGIONS.force_unlock() };
+    unsafe { LOCK.force_unlock() };
 }
 
 /// Holds the lock across fork so the child never inherits it locked by a
 /// thread that does not exist there.
 pub fn lock_for_fork() {
-    core::mem::forget(REGIONS.lock());
+    core::mem::forget(LOCK.lock());
 }
 
 pub fn page_span(addr: u64, len: u64) -> (u64, u64) {
@@ -138,6 +179,7 @@ mod tests {
                     start,
                     end,
                     prot: 7,
+                    creator: 0,
                 })
                 .collect(),
         }

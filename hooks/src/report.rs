@@ -41,11 +41,30 @@ pub fn write_report(
             if site.decider.is_none() {
                 let _ = write!(b, "; no caller outside the shared libraries could be found");
             }
-            let _ = write!(b, "; writer profile: {}", v.source);
+            let _ = write!(b, "; writer profile: {}", v.judging(site.addr).source);
         }
         None => {
             let _ = write!(b, ": writer ip {:#x}", site.ip);
         }
+    }
+    let _ = b.write_str("\n");
+    crate::log::report(b.as_bytes());
+}
+
+/// The report of a store into jitguard's own state (or a read of its
+/// secret): where, by whom.
+pub fn own_state(addr: u64, f: &crate::fault::FrameRef, write: bool) {
+    use core::fmt::Write;
+    let mut b = jg::report::StackBuf::<REPORT_BYTES>::new();
+    let ip = f.rip();
+    let _ = write!(
+        b,
+        "jitguard: denied {} jitguard's own state at {addr:#x} by thread {} at ip {ip:#x}",
+        if write { "write to" } else { "read of" },
+        crate::sys::tid()
+    );
+    if let Some(v) = writers::view() {
+        let _ = write!(b, " ({})", v.table.place(ip));
     }
     let _ = b.write_str("\n");
     crate::log::report(b.as_bytes());

@@ -11,9 +11,10 @@
 //! handler (SA_RESETHAND, a program handler calling sigaction).
 
 use crate::counters::{self, COUNTERS};
-use crate::published::Published;
+use crate::published::{Published, Readers};
 use crate::sigmask;
 use crate::sys;
+use crate::vault::{self, Paged};
 use core::sync::atomic::{AtomicBool, Ordering};
 use libc::{c_int, c_void, sighandler_t, siginfo_t};
 
@@ -40,9 +41,9 @@ pub struct Chain {
 }
 
 impl Chain {
-    const fn new() -> Chain {
+    const fn new(readers: &'static Readers) -> Chain {
         Chain {
-            action: Published::new(),
+            action: Published::new(readers),
         }
     }
 
@@ -51,13 +52,20 @@ impl Chain {
         self.action.read().map_or(DEFAULT_ACTION, |a| *a)
     }
 
+    /// Records the program's action (a vault update: it allocates
+    /// nothing, so it may run in a handler).
     pub fn set(&self, a: AppAction) {
-        self.action.publish(a);
+        vault::update(|| self.action.publish(a));
     }
 }
 
-static CHAINS: [Chain; 2] = [Chain::new(), Chain::new()];
-static INSTALLED: AtomicBool = AtomicBool::new(false);
+static READERS: [Readers; 2] = [Readers::new(), Readers::new()];
+#[link_section = "jitguard_vault"]
+static CHAINS: Paged<[Chain; 2]> = Paged([Chain::new(&READERS[0]), Chain::new(&READERS[1])]);
+/// Set once at start-up, then frozen: cleared, the program's sigaction
+/// would replace jitguard's handlers.
+#[link_section = "jitguard_frozen"]
+static INSTALLED: Paged<AtomicBool> = Paged(AtomicBool::new(false));
 
 /// The chain of an owned signal, once jitguard's handlers are installed.
 pub fn owned(sig: c_int) -> Option<&'static Chain> {
@@ -74,7 +82,7 @@ fn chain_of(sig: c_int) -> Option<&'static Chain> {
 
 /// After fork: counts held by readers on threads that are gone.
 pub fn reset_readers_in_child() {
-    for c in &CHAINS {
+    for c in CHAINS.iter() {
         c.action.reset_readers_in_child();
     }
 }
@@ -322,7 +330,7 @@ mod tests {
 
     #[test]
     fn a_chain_starts_at_sig_dfl_and_keeps_the_latest_action() {
-        let c = Chain::new();
+        let c = Chain::new(Box::leak(Box::new(Readers::new())));
         assert_eq!(c.action().handler, libc::SIG_DFL);
         for h in 10..40 {
             c.set(AppAction {

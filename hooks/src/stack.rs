@@ -85,6 +85,9 @@ pub extern "C-unwind" fn thread_start(start: *mut c_void) -> *mut c_void {
     // unwinds through this frame without running destructors.
     drop(s);
     record_this_thread();
+    // A thread copies its creator's PKRU; a creator running in a signal
+    // handler (or one whose PKRU was changed) must not hand it the vault.
+    crate::vault::pkru_for_this_thread();
     routine(arg)
 }
 

@@ -1,7 +1,10 @@
 //! What start-up decides, fixed afterwards: the configuration and the
-//! protection in force; and how far start-up has got.
+//! protection in force; and how far start-up has got. Both live in the
+//! vault's frozen section: read-only (and sealed) once start-up is done,
+//! so no store can change the mode, the backend or the keys.
 
 use crate::protect::Protection;
+use crate::vault::Paged;
 use core::sync::atomic::{AtomicU8, Ordering};
 use jg::config::Config;
 use once_cell::sync::OnceCell;
@@ -12,7 +15,8 @@ pub const INITIALISING: u8 = 1;
 pub const READY: u8 = 2;
 pub const DISABLED: u8 = 3;
 
-pub static STATE: AtomicU8 = AtomicU8::new(UNINIT);
+#[link_section = "jitguard_frozen"]
+pub static STATE: Paged<AtomicU8> = Paged(AtomicU8::new(UNINIT));
 
 pub fn ready() -> bool {
     STATE.load(Ordering::Acquire) == READY
@@ -24,7 +28,8 @@ pub struct Globals {
     pub protection: Protection,
 }
 
-static GLOBALS: OnceCell<Globals> = OnceCell::new();
+#[link_section = "jitguard_frozen"]
+static GLOBALS: Paged<OnceCell<Globals>> = Paged(OnceCell::new());
 
 /// Fixes the globals (once, at start-up).
 pub fn set_globals(g: Globals) -> &'static Globals {

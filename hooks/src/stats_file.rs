@@ -8,7 +8,7 @@
 //! its own file, guarded or not.
 
 use crate::counters::COUNTERS;
-use crate::regions::REGIONS;
+use crate::regions;
 use crate::state::globals;
 use core::sync::atomic::{AtomicU64, Ordering};
 use jg::stats::Stats;
@@ -29,16 +29,13 @@ fn keyed_pages() -> u64 {
 
 pub fn collect() -> Stats {
     let g = globals();
-    let (regions_bytes, _) = {
-        let map = REGIONS.lock();
-        (map.bytes(), map.len())
-    };
+    let (regions_bytes, _) = regions::read(|map| (map.bytes(), map.len()));
     // Hashed: pages given their own code key. Single (one key for all) and
     // mprotect: page openings.
     let hashed = g
         .protection
         .keys()
-        .is_some_and(|k| k.policy.policy() == jg::config::Policy::Hashed);
+        .is_some_and(|k| k.policy() == jg::config::Policy::Hashed);
     let pages = if hashed {
         keyed_pages()
     } else {

@@ -62,11 +62,6 @@ pub fn pkey_mprotect(addr: u64, len: u64, prot: c_int, key: c_int) -> SysResult 
     check(unsafe { libc::syscall(libc::SYS_pkey_mprotect, addr, len, prot, key) })
 }
 
-pub fn madvise(addr: u64, len: u64, advice: c_int) -> SysResult {
-    // SAFETY: the program's own advice; the kernel validates the range.
-    check(unsafe { libc::syscall(libc::SYS_madvise, addr, len, advice) })
-}
-
 pub fn mremap(
     old: *mut c_void,
     old_len: size_t,
@@ -76,6 +71,20 @@ pub fn mremap(
 ) -> SysResult {
     // SAFETY: the program's own mremap request, validated by the kernel.
     check(unsafe { libc::syscall(libc::SYS_mremap, old, old_len, new_len, flags, new) })
+}
+
+pub fn madvise(addr: u64, len: u64, advice: c_int) -> SysResult {
+    // SAFETY: the program's own madvise request, validated by the kernel.
+    check(unsafe { libc::syscall(libc::SYS_madvise, addr, len, advice) })
+}
+
+/// Seals `[addr, addr+len)` against mprotect, munmap, mremap and
+/// mmap(MAP_FIXED) for the life of the process (Linux 6.10; ENOSYS
+/// before).
+pub fn mseal(addr: u64, len: u64) -> SysResult {
+    const SYS_MSEAL: c_long = 462;
+    // SAFETY: only restricts later changes to this range.
+    check(unsafe { libc::syscall(SYS_MSEAL, addr, len, 0) })
 }
 
 pub fn pkey_alloc(flags: u32, rights: u32) -> SysResult {

@@ -121,6 +121,7 @@ pub fn guarded(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         "JITGUARD_SYSLOG_SOCKET",
         "JITGUARD_ATTEST",
         "JITGUARD_GADGETS",
+        "JITGUARD_VAULT",
     ] {
         c.env_remove(k);
     }

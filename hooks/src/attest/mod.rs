@@ -83,7 +83,7 @@ pub fn in_force() -> jg::config::Attest {
 /// the address under mprotect.
 fn bucket(page: u64) -> u32 {
     match protection().keys() {
-        Some(k) => k.policy.key_for_addr(page),
+        Some(k) => k.key_for_addr(page),
         None => (jg::page_of(page).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 60) as u32,
     }
 }
@@ -317,7 +317,7 @@ fn rep_taken(t: &Table, lo: u64, hi: u64, ip: u64) {
                 let key = if r.is_live() {
                     r.key()
                 } else {
-                    protection().keys().map_or(0, |k| k.policy.reserve_key())
+                    protection().keys().map_or(0, |k| k.reserve_key())
                 };
                 r.revive(key, bucket(p), ip);
                 retake(core::iter::once(r));

@@ -16,6 +16,7 @@ use libc::{c_char, c_int, c_void};
 fn close_window() {
     if ready() {
         close_call_window_now();
+        crate::gate::close_open_gate();
     }
 }
 

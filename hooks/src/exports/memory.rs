@@ -1,6 +1,6 @@
 //! The mapping calls.
 
-use crate::mapping;
+use crate::{mapping, vault};
 use libc::{c_int, c_void, off_t, size_t};
 
 /// # Safety
@@ -14,6 +14,9 @@ pub unsafe extern "C" fn mmap(
     fd: c_int,
     off: off_t,
 ) -> *mut c_void {
+    if flags & libc::MAP_FIXED != 0 && vault::refused("mmap", addr as u64, len as u64) {
+        return libc::MAP_FAILED;
+    }
     mapping::mmap(addr, len, prot, flags, fd, off)
 }
 
@@ -28,6 +31,9 @@ pub unsafe extern "C" fn mmap64(
     fd: c_int,
     off: off_t,
 ) -> *mut c_void {
+    if flags & libc::MAP_FIXED != 0 && vault::refused("mmap", addr as u64, len as u64) {
+        return libc::MAP_FAILED;
+    }
     mapping::mmap(addr, len, prot, flags, fd, off)
 }
 
@@ -35,6 +41,9 @@ pub unsafe extern "C" fn mmap64(
 /// libc's `mprotect` contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn mprotect(addr: *mut c_void, len: size_t, prot: c_int) -> c_int {
+    if vault::refused("mprotect", addr as u64, len as u64) {
+        return -1;
+    }
     mapping::mprotect(addr as u64, len as u64, prot)
 }
 
@@ -47,20 +56,19 @@ pub unsafe extern "C" fn pkey_mprotect(
     prot: c_int,
     pkey: c_int,
 ) -> c_int {
+    if vault::refused("pkey_mprotect", addr as u64, len as u64) {
+        return -1;
+    }
     mapping::pkey_mprotect(addr as u64, len as u64, prot, pkey)
-}
-
-/// # Safety
-/// libc's `madvise` contract.
-#[cfg_attr(not(test), no_mangle)]
-pub unsafe extern "C" fn madvise(addr: *mut c_void, len: size_t, advice: c_int) -> c_int {
-    mapping::madvise(addr as u64, len as u64, advice)
 }
 
 /// # Safety
 /// libc's `munmap` contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn munmap(addr: *mut c_void, len: size_t) -> c_int {
+    if vault::refused("munmap", addr as u64, len as u64) {
+        return -1;
+    }
     mapping::munmap(addr, len)
 }
 
@@ -90,5 +98,23 @@ pub unsafe extern "C" fn mremap(
     } else {
         core::ptr::null_mut()
     };
+    if vault::refused("mremap", old as u64, old_len as u64)
+        || (!new.is_null() && vault::refused("mremap", new as u64, new_len as u64))
+    {
+        return libc::MAP_FAILED;
+    }
     crate::remap::mremap(old, old_len, new_len, flags, new)
+}
+
+/// Only refuses jitguard's own memory: discarding its pages would give
+/// them back their initial contents (or zeroes).
+///
+/// # Safety
+/// libc's `madvise` contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn madvise(addr: *mut c_void, len: size_t, advice: c_int) -> c_int {
+    if vault::refused("madvise", addr as u64, len as u64) {
+        return -1;
+    }
+    mapping::madvise(addr, len, advice)
 }

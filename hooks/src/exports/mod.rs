@@ -5,6 +5,10 @@
 //! Every export is `unsafe extern "C"`: the program calls it as libc's
 //! function of the same name, with libc's contract for its arguments.
 
+pub mod aio;
+pub mod files;
 pub mod flow;
+pub mod io;
 pub mod memory;
+pub mod raw;
 pub mod signals;

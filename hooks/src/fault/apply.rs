@@ -40,7 +40,7 @@ pub fn apply(action: Action, f: &Frame, w: Window) -> bool {
         Action::SealContext { keep } => {
             counters::bump(&COUNTERS.seal_fixups);
             if let Some(fp) = pkru::frame_get(f.ctx()) {
-                pkru::frame_set(f.ctx(), fp.sealed(KeySet(p.key_set().0 & !keep.0)));
+                crate::vault::frame_set(f.ctx(), fp.sealed(KeySet(p.key_set().0 & !keep.0)));
             }
             true
         }
@@ -83,7 +83,7 @@ fn open(p: &Protection, f: &Frame, w: Window, addr: u64, key: Option<u32>, how: 
             if !w.is_open() || (w.is_call() && !w.keys().contains(key)) {
                 // Exposure: the pages this thread can write while the
                 // window is open, i.e. every page under each key it opens.
-                let exposed = if key == k.policy.reserve_key() {
+                let exposed = if key == k.reserve_key() {
                     GUARDED_PAGES.load(core::sync::atomic::Ordering::Relaxed)
                 } else {
                     counters::get(&COUNTERS.pages_by_key[key as usize])
@@ -95,7 +95,7 @@ fn open(p: &Protection, f: &Frame, w: Window, addr: u64, key: Option<u32>, how: 
             }
             let base = frame_pkru.sealed(KeySet(k.set.0 & !w.keys_for_context(true).0));
             open_window(p, f, w, how, page, key);
-            pkru::frame_set(f.ctx(), base.opened(KeySet::single(key)));
+            crate::vault::frame_set(f.ctx(), base.opened(KeySet::single(key)));
             true
         }
         Protection::Mprotect => {

@@ -100,9 +100,10 @@ impl Judge for FrameJudge<'_> {
         let view = writers::view();
         let rip = self.frame.rip();
         let call_ret = self.window.call_end().map(|e| e.ret);
+        // The profile of the runtime that created the written region.
         let policy = view
             .as_deref()
-            .map_or(&WriterPolicy::AllowAll, |v| &v.policy);
+            .map_or(&WriterPolicy::AllowAll, |v| &v.judging(addr).policy);
         // The walk out of shared routines is only needed when a profile
         // judges the writer or learn mode records it.
         let walked = view
@@ -181,7 +182,7 @@ impl Judge for FrameJudge<'_> {
                     && g.config.window == WindowKind::Call
                     && *policy != WriterPolicy::AllowAll =>
             {
-                writers::call_window_slot(v, r, first)
+                writers::call_window_slot(v, policy, r, first)
             }
             _ => None,
         };

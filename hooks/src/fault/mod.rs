@@ -15,12 +15,15 @@
 
 mod apply;
 mod decide;
-mod decode;
+pub(crate) mod decode;
 
 use crate::counters::{self, COUNTERS};
 use crate::state::{protection, ready};
-use crate::{pkru, regions, signals, sys, window};
+use crate::{pkru, regions, signals, sys, vault, window};
 use decode::{Fault, Frame, Info};
+
+/// The interrupted context, for reports.
+pub type FrameRef = Frame;
 use libc::{c_int, c_void, siginfo_t};
 
 /// SIGSEGV: jitguard's own write faults, or the program's.
@@ -28,6 +31,9 @@ pub extern "C" fn on_segv(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
     dispatch(sig, info, ctx, |f| {
         // SAFETY: the kernel's siginfo for this SIGSEGV.
         let info = unsafe { Info::read(info) };
+        if own_state_write(&info, f) {
+            return true;
+        }
         apply::close_stale_call_window(f);
         let p = protection();
         let fault = decode::decode_segv(info, f.error_code(), p.keys().map(|k| k.set), |a| {
@@ -48,6 +54,38 @@ pub extern "C" fn on_segv(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
     });
 }
 
+/// A store into jitguard's own protected state: refused in every mode
+/// (letting it through would open the vault to whoever wrote), reported,
+/// then SIGSEGV. Reads of the vault are allowed to every thread; one that
+/// faults comes from a thread that predates the vault's key.
+fn own_state_write(info: &Info, f: &Frame) -> bool {
+    let write = f.error_code() & decode::PF_WRITE != 0;
+    let own = match info.code {
+        decode::SEGV_PKUERR => vault::is_own_key(info.pkey),
+        decode::SEGV_ACCERR => write && vault::is_own_state(info.addr) && vault::protected(),
+        _ => false,
+    };
+    if !own {
+        return false;
+    }
+    if !write {
+        // A read of the vault by a thread whose PKRU never had the vault's
+        // rights (it was created before start-up allocated the key, with
+        // access disabled for every key): give it the program threads'
+        // rights (read, not write) and let the read run again.
+        if let Some(p) = pkru::frame_get(f.ctx()) {
+            let fixed = vault::thread_pkru(p);
+            if fixed != p && crate::vault::frame_set(f.ctx(), fixed) {
+                return true;
+            }
+        }
+    }
+    counters::bump(&COUNTERS.denials);
+    crate::report::own_state(info.addr, f, write);
+    signals::die_by_segv_on_return();
+    true
+}
+
 /// SIGTRAP: the end of one stepped instruction, or the program's.
 pub extern "C" fn on_trap(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
     dispatch(sig, info, ctx, |f| {
@@ -66,6 +104,9 @@ pub extern "C" fn on_trap(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
 /// Runs jitguard's part of a handler with errno saved and its time
 /// counted; a signal that is not jitguard's goes on to the program.
 fn dispatch(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void, ours: impl FnOnce(&Frame) -> bool) {
+    // Before anything reads jitguard's state: the kernel's PKRU denies
+    // the vault's key.
+    vault::enter_handler();
     let saved = sys::errno();
     let t0 = sys::now_ns();
     // SAFETY: the kernel's ucontext for this delivery, valid until return.
@@ -77,6 +118,14 @@ fn dispatch(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void, ours: impl FnOnc
     }
     if ready() {
         close_insn_window_before_chaining(&f);
+        // The program's handler never runs with a code key writable
+        // (jitguard's own work in this handler may have opened them).
+        if let Some(k) = protection().keys() {
+            let cur = pkru::read();
+            if !cur.writable(k.set).is_empty() {
+                pkru::write(cur.sealed(k.set));
+            }
+        }
     }
     sys::set_errno(saved);
     signals::chain(sig, info, ctx);

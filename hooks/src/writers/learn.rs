@@ -6,9 +6,16 @@
 
 use super::view::view;
 use crate::counters::{self, COUNTERS};
-use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
-use core::sync::atomic::{AtomicBool, AtomicU64};
+use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64};
 use jg::profile::Profile;
+
+/// After the profile is written at exit, destructors of libraries that
+/// were initialised before jitguard (a runtime's teardown freeing its
+/// code memory) still write: each new site is appended to the profile
+/// from the handler, as one `site` line through this descriptor
+/// (-1: not at that stage).
+static LATE_FD: AtomicI32 = AtomicI32::new(-1);
 
 const LEARN_SLOTS: usize = 16384;
 static LEARNED: [AtomicU64; LEARN_SLOTS] = [const { AtomicU64::new(0) }; LEARN_SLOTS];
@@ -24,6 +31,7 @@ pub fn learn(decider: u64, writer: u64) {
                 if writer != decider {
                     LEARNED_VIA[i].store(writer, Relaxed);
                 }
+                append_late(decider);
                 return;
             }
             Err(v) if v == decider => return,
@@ -36,6 +44,36 @@ pub fn learn(decider: u64, writer: u64) {
             "learn table full: later writer sites are not recorded"
         );
     }
+}
+
+/// A site first seen after the profile was written: one line, formatted
+/// on the stack and written with one system call (in the handler).
+fn append_late(decider: u64) {
+    let fd = LATE_FD.load(Acquire);
+    if fd < 0 {
+        return;
+    }
+    let Some(view) = view() else { return };
+    let place = view.table.place(decider);
+    let Some(m) = place.module else { return };
+    if m.bias == own_bias(&view) {
+        return;
+    }
+    use core::fmt::Write;
+    let mut b = jg::report::StackBuf::<512>::new();
+    let _ = write!(b, "site {}+{:#x}", m.name, place.offset);
+    if let Some((sym, off)) = place.symbol {
+        let _ = write!(b, " # {sym}+{off:#x} (at exit)");
+    }
+    let _ = b.write_str("\n");
+    crate::sys::write_all(fd, b.as_bytes());
+}
+
+/// jitguard's own load bias (its code never goes into a profile).
+fn own_bias(view: &super::View) -> u64 {
+    view.table
+        .find(save_learned as *const () as usize as u64)
+        .map_or(u64::MAX, |m| m.bias)
 }
 
 /// Writes what learn mode saw into the profile at `path` (merged with what
@@ -76,6 +114,12 @@ pub fn save_learned(path: &str) {
             profile.sites.len()
         ),
         Err(e) => crate::log::emit(format_args!("jitguard: cannot write profile {path}: {e}")),
+    }
+    // Writes after this point (later destructors) are appended as they
+    // come.
+    if let Ok(f) = std::fs::OpenOptions::new().append(true).open(path) {
+        use std::os::fd::IntoRawFd;
+        LATE_FD.store(f.into_raw_fd(), Release);
     }
     let unnamed = counters::get(&COUNTERS.unnamed_writers);
     if unnamed > 0 {

@@ -13,4 +13,6 @@ pub use view::{
     before_dlclose, ensure_view, lock_for_fork, notice_if_unauthenticated, refresh, source_name,
     unlock_after_fork, view, View,
 };
-pub use walk::{call_window_slot, regs_from, vouched, walk};
+pub use walk::{
+    call_window_slot, creator, regs_from, vouched, walk, walk_from_hook, Creator, Walk,
+};

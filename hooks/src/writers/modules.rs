@@ -81,7 +81,11 @@ fn loader_name(info: &libc::dl_phdr_info) -> String {
 }
 
 /// The modules there at start-up, by load bias and name.
-static AT_START: once_cell::sync::OnceCell<Vec<(u64, String)>> = once_cell::sync::OnceCell::new();
+/// Frozen after start-up (with its contents in the vault's arena): which
+/// modules stay trusted for the whole run.
+#[link_section = "jitguard_frozen"]
+static AT_START: crate::vault::Paged<once_cell::sync::OnceCell<Vec<(u64, String)>>> =
+    crate::vault::Paged(once_cell::sync::OnceCell::new());
 
 /// Records which modules are loaded now (at start-up: names and biases
 /// only, no file is read).

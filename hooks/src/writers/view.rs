@@ -6,10 +6,12 @@
 //! view exists it is rebuilt after every `dlopen`/`dlclose`.
 
 use super::modules::loaded_modules;
-use crate::published::{Published, ReadGuard};
+use crate::published::{Published, ReadGuard, Readers};
 use crate::state::globals;
+use crate::vault::{self, Paged, VaultCell};
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use jg::config::Mode;
+use jg::coverage::{self, Judges};
 use jg::modules::{Module, ModuleTable};
 use jg::profile::Profile;
 use jg::writer::WriterPolicy;
@@ -40,44 +42,99 @@ impl core::fmt::Display for Source {
     }
 }
 
-pub struct View {
-    pub table: ModuleTable,
+/// One profile in force: its policy resolved against the loaded modules,
+/// and where it came from.
+pub struct Judging {
     pub policy: WriterPolicy,
     pub source: Source,
+    /// Its `unguarded-during` functions.
+    pub unguarded: coverage::Covers,
+}
+
+pub struct View {
+    pub table: ModuleTable,
+    /// The profiles in force, each with the modules whose regions it
+    /// judges (see `jg::coverage`).
+    pub judges: Judges<Judging>,
+}
+
+impl View {
+    /// The profile that judges a write to `addr`: the one covering the
+    /// module that created its region. Lock-free (the region snapshot).
+    pub fn judging(&self, addr: u64) -> &Judging {
+        self.judges.for_creator(crate::regions::creator_of(addr))
+    }
+
+    /// Whether W+X memory made by the call `c` is guarded: not when the
+    /// profile covering its creator says the memory is not code.
+    pub fn guards(&self, c: &super::Creator) -> bool {
+        let j = self.judges.for_creator(Some(c.at()).filter(|&a| a != 0));
+        !coverage::made_beneath(&j.unguarded, &c.frames[..c.n])
+    }
+
+    /// The profiles in force, comma-separated (status and stats).
+    pub fn sources(&self) -> String {
+        let mut names: Vec<String> = self.judges.all().map(|j| j.source.to_string()).collect();
+        names.dedup(); // learn mode: one `learning`
+        names.join(",")
+    }
 }
 
 pub type ViewGuard = ReadGuard<'static, View, 8>;
 
-static VIEW: Published<View> = Published::new();
+static VIEW_READERS: Readers = Readers::new();
+#[link_section = "jitguard_vault"]
+static VIEW: Paged<Published<View>> = Paged(Published::new(&VIEW_READERS));
 
-/// The profile chosen, and the modules already parsed (a rebuild after
-/// dlopen reuses them rather than reading every file again).
-struct Chosen {
-    started: bool,
-    profile: Option<Profile>,
-    source: Source,
-    modules: Vec<Arc<Module>>,
-    /// The profile's name entries resolved per module, kept across
-    /// rebuilds.
+/// A profile chosen for this process, with its name entries resolved per
+/// module (kept across rebuilds).
+struct Held<N> {
+    name: N,
+    profile: Profile,
     ranges: jg::profile::RangeCache,
 }
 
-static CHOSEN: Mutex<Chosen> = Mutex::new(Chosen {
+/// The profiles chosen, and the modules already parsed (a rebuild after
+/// dlopen reuses them rather than reading every file again).
+struct Chosen {
+    started: bool,
+    learning: bool,
+    /// `JITGUARD_PROFILE`'s profile, by path.
+    given: Option<Held<String>>,
+    /// The built-in profiles detected so far.
+    builtin: Vec<Held<&'static str>>,
+    modules: Vec<Arc<Module>>,
+}
+
+/// The lock of `CHOSEN` (in ordinary memory: taking it writes it).
+static CHOSEN_LOCK: Mutex<()> = Mutex::new(());
+
+#[link_section = "jitguard_vault"]
+static CHOSEN: Paged<VaultCell<Chosen>> = Paged(VaultCell::new(Chosen {
     started: false,
-    profile: None,
-    source: Source::None,
+    learning: false,
+    given: None,
+    builtin: Vec::new(),
     modules: Vec::new(),
-    ranges: jg::profile::RangeCache::new(),
-});
+}));
+
+/// Runs `f` on the chosen profile under its lock, inside a vault update:
+/// everything it builds (module tables, resolved ranges, the view) lands
+/// in the vault.
+fn with_chosen<R>(f: impl FnOnce(&mut Chosen) -> R) -> R {
+    let _lock = CHOSEN_LOCK.lock();
+    // SAFETY: under CHOSEN_LOCK and inside an update.
+    vault::update(|| f(unsafe { CHOSEN.get_mut() }))
+}
 
 /// The view in force, if one has been built; held until the guard drops.
 pub fn view() -> Option<ViewGuard> {
     VIEW.read()
 }
 
-/// The policy's source, for the stats file.
+/// The profiles in force, for the stats file.
 pub fn source_name() -> String {
-    view().map_or_else(|| "none".into(), |v| v.source.to_string())
+    view().map_or_else(|| "none".into(), |v| v.sources())
 }
 
 /// Builds the first view if there is none: reads the profile named in the
@@ -87,7 +144,10 @@ pub fn ensure_view() {
     if VIEW.is_published() {
         return;
     }
-    let mut c = CHOSEN.lock();
+    with_chosen(build_first);
+}
+
+fn build_first(c: &mut Chosen) {
     if c.started {
         return;
     }
@@ -95,20 +155,23 @@ pub fn ensure_view() {
     let t0 = crate::sys::now_ns();
     let config = &globals().config;
     match (config.mode, config.profile.as_deref()) {
-        (Mode::Learn, Some(_)) => c.source = Source::Learning,
+        (Mode::Learn, Some(_)) => c.learning = true,
         (Mode::Learn, None) => {
             crate::log::emit(format_args!(
                 "jitguard: JITGUARD_MODE=learn needs JITGUARD_PROFILE=PATH to write to; nothing will be recorded"
             ));
-            c.source = Source::Learning;
+            c.learning = true;
         }
         (_, Some(path)) => match std::fs::read_to_string(path)
             .map_err(|e| e.to_string())
             .and_then(|t| Profile::parse(&t).map_err(|e| e.to_string()))
         {
-            Ok(p) => {
-                c.profile = Some(p);
-                c.source = Source::File(path.to_string());
+            Ok(profile) => {
+                c.given = Some(Held {
+                    name: path.to_string(),
+                    profile,
+                    ranges: jg::profile::RangeCache::new(),
+                })
             }
             Err(e) => crate::log::emit(format_args!(
                 "jitguard: JITGUARD_PROFILE={path}: {e}; using the built-in profiles or none"
@@ -116,7 +179,7 @@ pub fn ensure_view() {
         },
         (_, None) => {}
     }
-    rebuild(&mut c);
+    rebuild(c);
     crate::log!(
         Info,
         "writer view built in {} µs",
@@ -130,59 +193,113 @@ pub fn refresh() {
     if !VIEW.is_published() {
         return;
     }
-    rebuild(&mut CHOSEN.lock());
+    with_chosen(rebuild);
 }
 
 fn rebuild(c: &mut Chosen) {
     let modules = loaded_modules(&c.modules);
     c.modules = modules.clone();
     let table = ModuleTable::new(modules);
-    if c.profile.is_none() && c.source == Source::None {
-        if let Some((name, p)) = jg::profile::builtin()
-            .into_iter()
-            .find(|(_, p)| p.detected(&table))
-        {
-            crate::log!(Info, "built-in writer profile `{name}` applies");
-            c.profile = Some(p);
-            c.source = Source::Builtin(name);
+    // Every built-in profile whose runtime is loaded applies, each to the
+    // code memory its runtime creates, beside any given profile.
+    // In learn mode too: their `unguarded-during` rules still say which
+    // W+X memory is not code.
+    {
+        for (name, profile) in jg::profile::builtin() {
+            if !c.builtin.iter().any(|h| h.name == name) && profile.detected(&table) {
+                crate::log!(Info, "built-in writer profile `{name}` applies");
+                c.builtin.push(Held {
+                    name,
+                    profile,
+                    ranges: jg::profile::RangeCache::new(),
+                });
+            }
         }
     }
     publish(c, table);
 }
 
-/// Resolves the chosen profile against `table` and publishes the view.
-fn publish(c: &mut Chosen, table: ModuleTable) {
-    let policy = match &c.profile {
-        Some(p) if c.source != Source::Learning => {
-            let (allowed, warnings) = p.resolve_with(
-                &table,
-                |m, addr| super::walk::function_range(&table, m, addr),
-                &mut c.ranges,
-            );
-            for w in warnings {
-                crate::log::emit(format_args!("jitguard: {w}"));
-            }
-            // jitguard's own REP emulation writes guarded pages (under
-            // mprotect another thread's reseal can revoke a page mid-copy
-            // and fault it): that one routine, by the address range of the
-            // section it is linked into, is trusted; nothing else of
-            // jitguard's (its hooks write through program pointers).
-            WriterPolicy::Profile(allowed.including(&[crate::rep::code_range()]))
-        }
-        _ => WriterPolicy::AllowAll,
-    };
-    crate::status::set_profile(&c.source.to_string());
-    VIEW.publish(View {
+/// `p` resolved against `table` into the handler's policy.
+fn resolve(p: &Profile, table: &ModuleTable, ranges: &mut jg::profile::RangeCache) -> WriterPolicy {
+    let (allowed, warnings) = p.resolve_with(
         table,
-        policy,
-        source: c.source.clone(),
-    });
+        |m, addr| super::walk::function_range(table, m, addr),
+        ranges,
+    );
+    for w in warnings {
+        crate::log::emit(format_args!("jitguard: {w}"));
+    }
+    // jitguard's own REP emulation writes guarded pages (under mprotect
+    // another thread's reseal can revoke a page mid-copy and fault it):
+    // that one routine, by the address range of the section it is linked
+    // into, is trusted; nothing else of jitguard's (its hooks write
+    // through program pointers).
+    WriterPolicy::Profile(allowed.including(&[crate::rep::code_range()]))
+}
+
+/// Resolves the chosen profiles against `table` and publishes the view.
+fn publish(c: &mut Chosen, table: ModuleTable) {
+    let judges = if c.learning {
+        // Every writer is recorded; the built-in profiles only keep
+        // saying which W+X memory is not code.
+        let learning = |unguarded| Judging {
+            policy: WriterPolicy::AllowAll,
+            source: Source::Learning,
+            unguarded,
+        };
+        Judges {
+            given: None,
+            builtin: c
+                .builtin
+                .iter()
+                .map(|h| {
+                    let covers = coverage::home(&h.profile, &table);
+                    let u = coverage::unguarded(&h.profile, &table, &covers);
+                    (covers, learning(u))
+                })
+                .collect(),
+            fallback: learning(coverage::Covers::default()),
+        }
+    } else {
+        Judges {
+            given: c.given.as_mut().map(|h| {
+                let covers = coverage::named(&h.profile, &table);
+                let j = Judging {
+                    policy: resolve(&h.profile, &table, &mut h.ranges),
+                    source: Source::File(h.name.clone()),
+                    unguarded: coverage::unguarded(&h.profile, &table, &covers),
+                };
+                (covers, j)
+            }),
+            builtin: c
+                .builtin
+                .iter_mut()
+                .map(|h| {
+                    let covers = coverage::home(&h.profile, &table);
+                    let j = Judging {
+                        policy: resolve(&h.profile, &table, &mut h.ranges),
+                        source: Source::Builtin(h.name),
+                        unguarded: coverage::unguarded(&h.profile, &table, &covers),
+                    };
+                    (covers, j)
+                })
+                .collect(),
+            fallback: Judging {
+                policy: WriterPolicy::AllowAll,
+                source: Source::None,
+                unguarded: coverage::Covers::default(),
+            },
+        }
+    };
+    let view = View { table, judges };
+    crate::status::set_profile(&view.sources());
+    VIEW.publish(view);
 }
 
 /// Holds the view's lock across fork (a child must not inherit it held by
 /// a thread that does not exist there).
 pub fn lock_for_fork() {
-    core::mem::forget(CHOSEN.lock());
+    core::mem::forget(CHOSEN_LOCK.lock());
 }
 
 /// # Safety
@@ -192,19 +309,24 @@ pub unsafe fn unlock_after_fork(child: bool) {
         VIEW.reset_readers_in_child();
     }
     // SAFETY: the caller's contract.
-    unsafe { CHOSEN.force_unlock() };
+    unsafe { CHOSEN_LOCK.force_unlock() };
 }
 
 static NOTICE_SHOWN: AtomicBool = AtomicBool::new(false);
 
-/// Says once, when the first code region is guarded, that no profile
-/// authenticates writers in this process.
-pub fn notice_if_unauthenticated() {
+/// Says once, when the first code region no profile covers is guarded
+/// (created from `creator`, 0 if unknown), that writers to it are not
+/// authenticated.
+pub fn notice_if_unauthenticated(creator: u64) {
     let Some(v) = view() else { return };
-    if v.source != Source::None || NOTICE_SHOWN.swap(true, Relaxed) {
+    let creator = Some(creator).filter(|&c| c != 0);
+    if v.judges.for_creator(creator).source != Source::None || NOTICE_SHOWN.swap(true, Relaxed) {
         return;
     }
-    let exe = v.table.modules().first().map_or("", |m| &m.name[..]);
+    let exe = creator
+        .and_then(|c| v.table.find(c))
+        .or_else(|| v.table.modules().first().map(|m| &**m))
+        .map_or("", |m| &m.name[..]);
     crate::log::emit(format_args!(
         "jitguard: notice: no writer profile for {exe}: code pages are keyed and writes counted, but writers are not authenticated (set JITGUARD_PROFILE, or run `jitguard learn`)"
     ));
@@ -223,16 +345,17 @@ pub fn before_dlclose(handle: *mut c_void) {
     }
     // SAFETY: struct link_map starts with l_addr (the load bias).
     let bias = unsafe { lm.cast::<u64>().read() };
-    let mut c = CHOSEN.lock();
-    let Some(v) = view() else { return };
-    let modules: Vec<Arc<Module>> = v
-        .table
-        .modules()
-        .iter()
-        .filter(|m| m.bias != bias || m.bias == 0)
-        .cloned()
-        .collect();
-    drop(v);
-    // Re-resolved, so the closed module's ranges stop being trusted too.
-    publish(&mut c, ModuleTable::new(modules));
+    with_chosen(|c| {
+        let Some(v) = view() else { return };
+        let modules: Vec<Arc<Module>> = v
+            .table
+            .modules()
+            .iter()
+            .filter(|m| m.bias != bias || m.bias == 0)
+            .cloned()
+            .collect();
+        drop(v);
+        // Re-resolved, so the closed module's ranges stop being trusted too.
+        publish(c, ModuleTable::new(modules));
+    });
 }

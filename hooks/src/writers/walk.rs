@@ -167,6 +167,45 @@ fn step(
 /// The frames from the faulting instruction outwards. With
 /// `until_decider`, stops at the first frame outside the shared libraries.
 pub fn walk(view: &View, regs: Regs, until_decider: bool, call_ret: Option<u64>) -> Walk {
+    walk_frames(view, regs, true, until_decider, call_ret)
+}
+
+/// How many of jitguard's own frames a hook's walk steps out of.
+const MAX_OWN_FRAMES: usize = 16;
+
+/// The walk of a program's call into one of jitguard's hooks: `here` are
+/// the registers of a jitguard frame (`gate::caller_walk`), stepped out of
+/// libjitguard.so's own frames; the walk then goes on as `walk` does from
+/// the first frame outside it, a return address (its call site names the
+/// caller, as a faulting instruction names a store's writer).
+pub fn walk_from_hook(view: &View, here: Regs, until_decider: bool) -> Option<Walk> {
+    let call_ret = crate::window::current().call_end().map(|e| e.ret);
+    let own: *const Module = view
+        .table
+        .find(walk_from_hook as *const () as usize as u64)?;
+    let mem = Mem::new(&view.table, here.get(unwind::RSP)?);
+    let (mut regs, mut first) = (here, true);
+    for _ in 0..MAX_OWN_FRAMES {
+        if !view
+            .table
+            .find(regs.ip())
+            .is_some_and(|m| core::ptr::eq(m, own))
+        {
+            return Some(walk_frames(view, regs, first, until_decider, call_ret));
+        }
+        regs = step(&mem, view, &regs, first, call_ret)?;
+        first = false;
+    }
+    None
+}
+
+fn walk_frames(
+    view: &View,
+    regs: Regs,
+    first: bool,
+    until_decider: bool,
+    call_ret: Option<u64>,
+) -> Walk {
     let mem = Mem::new(&view.table, regs.get(unwind::RSP).unwrap_or(u64::MAX));
     let mut w = Walk {
         frames: [0; MAX_FRAMES],
@@ -188,7 +227,7 @@ pub fn walk(view: &View, regs: Regs, until_decider: bool, call_ret: Option<u64>)
         if w.n == MAX_FRAMES {
             break;
         }
-        match step(&mem, view, &regs, w.n == 1, call_ret) {
+        match step(&mem, view, &regs, first && w.n == 1, call_ret) {
             Some(next) => regs = next,
             None => break,
         }
@@ -236,8 +275,13 @@ pub fn vouched(
 /// address. `first` marks the interrupted frame itself. None when the
 /// tables cannot say, or the slot does not hold what they say (then no
 /// call window: the write gets one step).
-pub fn call_window_slot(view: &View, regs: Regs, first: bool) -> Option<jg::window::CallEnd> {
-    let allowed = match &view.policy {
+pub fn call_window_slot(
+    view: &View,
+    policy: &WriterPolicy,
+    regs: Regs,
+    first: bool,
+) -> Option<jg::window::CallEnd> {
+    let allowed = match policy {
         WriterPolicy::Profile(a) => Some(a),
         WriterPolicy::AllowAll => None,
     };
@@ -273,6 +317,77 @@ pub fn call_window_slot(view: &View, regs: Regs, first: bool) -> Option<jg::wind
         return Some(jg::window::CallEnd { slot, ret });
     }
     None
+}
+
+/// How many frames out of jitguard's own hook the creator of a mapping,
+/// and the functions it runs beneath, are looked for.
+const CREATOR_DEPTH: usize = 16;
+
+/// The program's call into the interposed mapping function being run: the
+/// first frame outside jitguard and the shared routine libraries (a
+/// region's creator, see `jg::coverage`), then the return addresses above
+/// it.
+pub struct Creator {
+    pub frames: [u64; CREATOR_DEPTH],
+    pub n: usize,
+}
+
+impl Creator {
+    /// Where the call returns to; 0 when the walk could not say.
+    pub fn at(&self) -> u64 {
+        if self.n == 0 {
+            0
+        } else {
+            self.frames[0]
+        }
+    }
+
+    pub fn unknown() -> Creator {
+        Creator {
+            frames: [0; CREATOR_DEPTH],
+            n: 0,
+        }
+    }
+}
+
+/// Names the creator of the mapping the calling hook is making. Walks
+/// this thread's own live stack, outside any handler; called only for
+/// calls that create W+X memory.
+#[inline(never)]
+pub fn creator(view: &View) -> Creator {
+    let (ip, sp, bp): (u64, u64, u64);
+    // SAFETY: reads three registers, touches nothing else.
+    unsafe {
+        core::arch::asm!(
+            "lea {ip}, [rip]",
+            "mov {sp}, rsp",
+            "mov {bp}, rbp",
+            ip = out(reg) ip,
+            sp = out(reg) sp,
+            bp = out(reg) bp,
+            options(nomem, nostack, preserves_flags),
+        );
+    }
+    let mut c = Creator::unknown();
+    let own = |a: u64| view.table.find(a).map(|m| m as *const Module);
+    let Some(me) = own(ip) else { return c };
+    let mem = Mem::new(&view.table, sp);
+    let mut regs = Regs::new(ip, sp, bp);
+    for depth in 0..2 * CREATOR_DEPTH {
+        let Some(next) = step(&mem, view, &regs, depth == 0, None) else {
+            break;
+        };
+        regs = next;
+        let ip = regs.ip();
+        if c.n > 0 || (own(ip) != Some(me) && !view.table.in_shared(ip)) {
+            c.frames[c.n] = ip;
+            c.n += 1;
+            if c.n == CREATOR_DEPTH {
+                break;
+            }
+        }
+    }
+    c
 }
 
 /// The longest call instruction whose end a return address marks.
