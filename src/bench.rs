@@ -116,6 +116,51 @@ pub fn memcpy_micro() -> WorkloadSpec {
     }
 }
 
+/// The detector variants of one guarded configuration (`--detectors`):
+/// suffix and the settings it adds. `NAME-bare` has every detector off,
+/// the others one each; plain `NAME` keeps the defaults.
+pub const DETECTORS: [(&str, &[(&str, &str)]); 4] = [
+    (
+        "bare",
+        &[("JITGUARD_ATTEST", "off"), ("JITGUARD_GADGETS", "off")],
+    ),
+    (
+        "attest",
+        &[("JITGUARD_ATTEST", "open"), ("JITGUARD_GADGETS", "off")],
+    ),
+    (
+        "sweep100",
+        &[("JITGUARD_ATTEST", "100"), ("JITGUARD_GADGETS", "off")],
+    ),
+    (
+        "gadgets",
+        &[("JITGUARD_ATTEST", "off"), ("JITGUARD_GADGETS", "report")],
+    ),
+];
+
+/// Each guarded configuration, then its detector variants (stock stays
+/// one), so each detector's cost reads as a ratio beside `NAME-bare`.
+pub fn with_detectors(configs: Vec<BenchConfig>) -> Vec<BenchConfig> {
+    let mut out = Vec::new();
+    for c in configs {
+        let Some(env) = c.env.clone() else {
+            out.push(c);
+            continue;
+        };
+        let name = c.name.clone();
+        out.push(c);
+        for (suffix, extra) in DETECTORS {
+            let mut env = env.clone();
+            env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            out.push(BenchConfig {
+                name: format!("{name}-{suffix}"),
+                env: Some(env),
+            });
+        }
+    }
+    out
+}
+
 /// Each jitguard configuration once per window length: `NAME` with call
 /// windows, `NAME-insn` with one-instruction windows (stock stays one).
 pub fn with_windows(configs: Vec<BenchConfig>, windows: &[String]) -> Vec<BenchConfig> {
@@ -471,6 +516,22 @@ mod tests {
     #[test]
     fn window_variants_double_only_the_guarded_configs() {
         let (configs, _) = standard_configs(false);
+        let d = with_detectors(configs.clone());
+        let names: Vec<&str> = d.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "stock",
+                "mprotect",
+                "mprotect-bare",
+                "mprotect-attest",
+                "mprotect-sweep100",
+                "mprotect-gadgets"
+            ]
+        );
+        let sweep = d[4].env.as_ref().unwrap();
+        assert!(sweep.contains(&("JITGUARD_ATTEST".into(), "100".into())));
+        assert!(sweep.contains(&("JITGUARD_BACKEND".into(), "mprotect".into())));
         let both = with_windows(configs, &["call".to_string(), "insn".to_string()]);
         let names: Vec<&str> = both.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["stock", "mprotect", "mprotect-insn"]);

@@ -122,6 +122,10 @@ pub struct Config {
     pub report: Report,
     /// Path of the AF_UNIX datagram socket of the system log.
     pub syslog_socket: String,
+    /// Code attestation (`JITGUARD_ATTEST`).
+    pub attest: Attest,
+    /// The scan of written code for PKRU-loading gadgets (`JITGUARD_GADGETS`).
+    pub gadgets: Gadgets,
     /// Whether jitguard's own state is write-protected (`JITGUARD_VAULT`);
     /// off only to show, in a control run, what an attack on it would do.
     pub vault: bool,
@@ -156,6 +160,8 @@ impl Default for Config {
             log: LogLevel::Warn,
             report: Report::Auto,
             syslog_socket: DEFAULT_SYSLOG_SOCKET.to_string(),
+            attest: DEFAULT_ATTEST,
+            gadgets: GADGETS.default,
             vault: true,
             seccomp: Seccomp::Auto,
         }
@@ -183,12 +189,14 @@ pub mod vars {
     pub const LOG: &str = "JITGUARD_LOG";
     pub const REPORT: &str = "JITGUARD_REPORT";
     pub const SYSLOG_SOCKET: &str = "JITGUARD_SYSLOG_SOCKET";
+    pub const ATTEST: &str = "JITGUARD_ATTEST";
+    pub const GADGETS: &str = "JITGUARD_GADGETS";
     pub const VAULT: &str = "JITGUARD_VAULT";
     pub const SECCOMP: &str = "JITGUARD_SECCOMP";
     /// The configuration file (default /etc/jitguard.conf).
     pub const CONFIG: &str = "JITGUARD_CONFIG";
     /// Every setting the library reads, from the environment or the file.
-    pub const ALL: [&str; 11] = [
+    pub const ALL: [&str; 13] = [
         MODE,
         POLICY,
         BACKEND,
@@ -198,6 +206,8 @@ pub mod vars {
         LOG,
         REPORT,
         SYSLOG_SOCKET,
+        ATTEST,
+        GADGETS,
         VAULT,
         SECCOMP,
     ];
@@ -352,6 +362,8 @@ impl Config {
             syslog_socket: get(vars::SYSLOG_SOCKET)
                 .map(|s| s.trim().to_string())
                 .unwrap_or_else(|| DEFAULT_SYSLOG_SOCKET.to_string()),
+            attest: parse_attest(get(vars::ATTEST).as_deref(), &mut warnings),
+            gadgets: GADGETS.parse(get(vars::GADGETS).as_deref(), &mut warnings),
             vault: VAULT.parse(get(vars::VAULT).as_deref(), &mut warnings),
             seccomp: SECCOMP.parse(get(vars::SECCOMP).as_deref(), &mut warnings),
         };
@@ -440,6 +452,10 @@ pub fn check_value(var: &str, raw: &str) -> Result<(), (String, &'static str)> {
         vars::VAULT => one(&VAULT, raw),
         vars::LOG => one(&LOG, raw),
         vars::REPORT => one(&REPORT, raw),
+        vars::GADGETS => one(&GADGETS, raw),
+        vars::ATTEST => parse_attest_value(raw)
+            .map(|_| ())
+            .ok_or_else(|| (ATTEST_ACCEPTED.to_string(), DEFAULT_ATTEST_NAME)),
         _ => Ok(()),
     }
 }
@@ -454,9 +470,123 @@ pub fn default_spelling(var: &str) -> Option<&'static str> {
         vars::VAULT => Some("on"),
         vars::LOG => Some("warn"),
         vars::REPORT => Some("auto"),
+        vars::ATTEST => Some(DEFAULT_ATTEST_NAME),
+        vars::GADGETS => Some(GADGETS.default_name),
         _ => None,
     }
 }
+
+/// When guarded code is checked against the hashes recorded at its
+/// last reseal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attest {
+    /// `open` under the mprotect backend, `off` under pkey, where a window
+    /// opens a whole key and so every check and record covers every page
+    /// under it (BENCHMARKS.md, "Detectors").
+    Auto,
+    Off,
+    /// Before a sealed page is opened again, and at exit.
+    Open,
+    /// As `Open`, and every so many milliseconds from jitguard's own thread.
+    Sweep {
+        ms: u32,
+    },
+}
+
+impl Attest {
+    pub fn enabled(self) -> bool {
+        !matches!(self, Attest::Off | Attest::Auto)
+    }
+
+    /// What `Auto` means for the backend in force (others stay).
+    pub fn resolve(self, backend: Backend) -> Attest {
+        match (self, backend) {
+            (Attest::Auto, Backend::Pkey) => Attest::Off,
+            (Attest::Auto, _) => Attest::Open,
+            (a, _) => a,
+        }
+    }
+
+    pub fn sweep_ms(self) -> Option<u32> {
+        match self {
+            Attest::Sweep { ms } => Some(ms),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> String {
+        match self {
+            Attest::Auto => "auto".into(),
+            Attest::Off => "off".into(),
+            Attest::Open => "open".into(),
+            Attest::Sweep { ms } => format!("{ms}"),
+        }
+    }
+}
+
+/// The default: see BENCHMARKS.md ("Detectors") for the measured cost.
+pub const DEFAULT_ATTEST: Attest = Attest::Auto;
+const DEFAULT_ATTEST_NAME: &str = "auto";
+const ATTEST_ACCEPTED: &str = "auto, off, open, or a sweep period in milliseconds (1-3600000)";
+/// The longest sweep period accepted (an hour).
+pub const MAX_SWEEP_MS: u32 = 3_600_000;
+
+fn parse_attest_value(raw: &str) -> Option<Attest> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "auto" => Some(Attest::Auto),
+        "off" => Some(Attest::Off),
+        "open" => Some(Attest::Open),
+        n => match n.parse::<u32>() {
+            Ok(ms) if (1..=MAX_SWEEP_MS).contains(&ms) => Some(Attest::Sweep { ms }),
+            _ => None,
+        },
+    }
+}
+
+fn parse_attest(raw: Option<&str>, warnings: &mut Vec<ConfigWarning>) -> Attest {
+    let Some(raw) = raw else {
+        return DEFAULT_ATTEST;
+    };
+    parse_attest_value(raw).unwrap_or_else(|| {
+        warnings.push(ConfigWarning(format!(
+            "jitguard: {}={raw:?} is not one of {ATTEST_ACCEPTED}; using {DEFAULT_ATTEST_NAME}",
+            vars::ATTEST
+        )));
+        DEFAULT_ATTEST
+    })
+}
+
+/// What the scan of written code does with a PKRU-loading gadget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gadgets {
+    /// One report line per gadget; the code stays as written.
+    Report,
+    /// Reported, and in enforce mode the process is killed at the reseal
+    /// that would leave the gadget executable.
+    Deny,
+    Off,
+}
+
+impl Gadgets {
+    pub fn name(self) -> &'static str {
+        match self {
+            Gadgets::Report => "report",
+            Gadgets::Deny => "deny",
+            Gadgets::Off => "off",
+        }
+    }
+}
+
+const GADGETS: Choice<Gadgets> = Choice {
+    var: vars::GADGETS,
+    options: &[
+        ("report", Gadgets::Report),
+        ("deny", Gadgets::Deny),
+        ("off", Gadgets::Off),
+    ],
+    default: Gadgets::Report,
+    default_name: "report",
+};
 
 /// Expands `%p` in a stats path to the process id (`%%` is a literal `%`).
 pub fn expand_pid(path: &str, pid: u32) -> String {
@@ -589,6 +719,41 @@ mod tests {
         assert!(w.is_empty());
         assert_eq!(c.mode, Mode::Enforce);
         assert_eq!(c.stats, None);
+    }
+
+    #[test]
+    fn attest_and_gadget_settings() {
+        assert_eq!(parse(&[]).0.attest, DEFAULT_ATTEST);
+        assert_eq!(parse(&[]).0.gadgets, Gadgets::Report);
+        let (c, w) = parse(&[("JITGUARD_ATTEST", "off"), ("JITGUARD_GADGETS", "deny")]);
+        assert_eq!(
+            (c.attest, c.gadgets, w.len()),
+            (Attest::Off, Gadgets::Deny, 0)
+        );
+        let (c, _) = parse(&[("JITGUARD_ATTEST", " 100 ")]);
+        assert_eq!(c.attest, Attest::Sweep { ms: 100 });
+        assert_eq!(c.attest.sweep_ms(), Some(100));
+        for bad in ["0", "-5", "fast", "3600001", "1.5"] {
+            let (c, w) = parse(&[("JITGUARD_ATTEST", bad)]);
+            assert_eq!(c.attest, DEFAULT_ATTEST, "{bad}");
+            assert_eq!(w.len(), 1, "{bad}");
+            assert!(w[0].0.starts_with("jitguard: JITGUARD_ATTEST="), "{}", w[0]);
+            assert!(!w[0].0.contains('\n'));
+        }
+        let (c, w) = parse(&[("JITGUARD_GADGETS", "kill")]);
+        assert_eq!((c.gadgets, w.len()), (Gadgets::Report, 1));
+        assert_eq!(parse(&[("JITGUARD_ATTEST", "auto")]).0.attest, Attest::Auto);
+        assert_eq!(Attest::Auto.resolve(Backend::Pkey), Attest::Off);
+        assert_eq!(Attest::Auto.resolve(Backend::Mprotect), Attest::Open);
+        assert_eq!(
+            Attest::Sweep { ms: 5 }.resolve(Backend::Pkey),
+            Attest::Sweep { ms: 5 }
+        );
+        assert!(!Attest::Auto.enabled());
+        assert!(check_value(vars::ATTEST, "250").is_ok());
+        assert!(check_value(vars::ATTEST, "never").is_err());
+        assert!(check_value(vars::GADGETS, "deny").is_ok());
+        assert_eq!(default_spelling(vars::GADGETS), Some("report"));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod conffile;
 pub mod config;
 pub mod coverage;
 pub mod elf;
+pub mod gadgets;
 pub mod gate;
 pub mod keys;
 pub mod maps;

@@ -185,6 +185,16 @@ fn check(lib: Option<String>, env: Vec<(String, String)>) -> ExitCode {
         (_, true) => "mprotect chosen by configuration (or no key could be allocated)".to_string(),
     };
     println!("backend:         {backend} ({why})");
+    // Counted by the library at start-up (JITGUARD_GADGETS not off) in the
+    // modules /bin/true loads with it: libc and libjitguard.
+    if let Some(n) = Stats::field(&json, "startup_wrpkru") {
+        let list = Stats::text_field(&json, "startup_gadgets").unwrap_or_default();
+        println!("WRPKRU gadgets:  {n} in the loaded modules ({list})");
+        println!(
+            "XRSTOR gadgets:  {} memory forms of XRSTOR/XRSTORS in the loaded modules",
+            Stats::field(&json, "startup_xrstor").unwrap_or(0)
+        );
+    }
     ExitCode::SUCCESS
 }
 

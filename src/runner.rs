@@ -31,6 +31,9 @@ pub struct BenchArgs {
     pub syscalls: bool,
     /// `JITGUARD_SECCOMP` settings to compare (empty: the default only).
     pub seccomp: Vec<String>,
+    /// Each guarded configuration also with every detector off and with
+    /// each one alone (`--detectors`).
+    pub detectors: bool,
 }
 
 fn repo_root() -> PathBuf {
@@ -60,12 +63,18 @@ pub fn parse(args: &[String], lib: PathBuf) -> Result<Option<BenchArgs>, String>
         configs: Vec::new(),
         syscalls: false,
         seccomp: Vec::new(),
+        detectors: false,
     };
     let mut i = 0;
     while i < args.len() {
         let a = args[i].as_str();
         if a == "--help" || a == "-h" {
             return Ok(None);
+        }
+        if a == "--detectors" {
+            b.detectors = true;
+            i += 1;
+            continue;
         }
         if a == "--startup" || a == "--syscalls" {
             if a == "--startup" {
@@ -252,10 +261,16 @@ pub(crate) fn cpu() -> (String, bool, String) {
 pub(crate) fn configs(b: &BenchArgs, has_pku: bool) -> (Vec<BenchConfig>, Vec<String>) {
     let (configs, skipped) = bench::standard_configs(has_pku);
     let configs = bench::with_windows(configs, &b.windows);
-    let configs = bench::seccomp::with_seccomp(configs, &b.seccomp)
+    let configs: Vec<_> = bench::seccomp::with_seccomp(configs, &b.seccomp)
         .into_iter()
         .filter(|c| c.env.is_none() || b.configs.is_empty() || b.configs.contains(&c.name))
         .collect();
+    // After the filter: `--configs mprotect --detectors` keeps the variants.
+    let configs = if b.detectors {
+        bench::with_detectors(configs)
+    } else {
+        configs
+    };
     (configs, skipped)
 }
 

@@ -59,6 +59,25 @@ pub struct Stats {
     pub seccomp_refused: u64,
     /// The window length in force: `call` or `insn`.
     pub window: String,
+    /// Code attestation in force (`off`, `open` or the sweep period in ms).
+    pub attest: String,
+    /// Pages whose content hash was recorded at a reseal.
+    pub attested_pages: u64,
+    /// Sealed pages checked against their recorded hash.
+    pub attest_checks: u64,
+    /// Checks that found a sealed page changed (tampered code).
+    pub tampered: u64,
+    /// PKRU-loading gadgets found in code written through windows.
+    pub gadgets: u64,
+    /// Nanoseconds spent attesting (every thread, the sweep's included)
+    /// and, of those or alone, scanning for gadgets.
+    pub attest_ns: u64,
+    pub gadget_ns: u64,
+    /// WRPKRU and XRSTOR/XRSTORS memory forms in the modules loaded at
+    /// start-up, and where (`module+offset KIND`, `; `-separated).
+    pub startup_wrpkru: u64,
+    pub startup_xrstor: u64,
+    pub startup_gadgets: String,
 }
 
 fn escape(s: &str) -> String {
@@ -93,6 +112,8 @@ impl Stats {
             ("backend", &self.backend),
             ("writer_profile", &self.writer_profile),
             ("window", &self.window),
+            ("attest", &self.attest),
+            ("startup_gadgets", &self.startup_gadgets),
         ];
         let ints = [
             ("pid", self.pid as u64),
@@ -116,6 +137,14 @@ impl Stats {
             ("pkru_tampered", self.pkru_tampered),
             ("seccomp_traps", self.seccomp_traps),
             ("seccomp_refused", self.seccomp_refused),
+            ("attested_pages", self.attested_pages),
+            ("attest_checks", self.attest_checks),
+            ("tampered", self.tampered),
+            ("gadgets", self.gadgets),
+            ("attest_ns", self.attest_ns),
+            ("gadget_ns", self.gadget_ns),
+            ("startup_wrpkru", self.startup_wrpkru),
+            ("startup_xrstor", self.startup_xrstor),
         ];
         let mut out = String::from("{");
         let mut first = true;
@@ -165,6 +194,16 @@ impl Stats {
             seccomp_traps: int("seccomp_traps"),
             seccomp_refused: int("seccomp_refused"),
             window: Self::text_field(json, "window").unwrap_or_default(),
+            attest: Self::text_field(json, "attest").unwrap_or_default(),
+            attested_pages: int("attested_pages"),
+            attest_checks: int("attest_checks"),
+            tampered: int("tampered"),
+            gadgets: int("gadgets"),
+            attest_ns: int("attest_ns"),
+            gadget_ns: int("gadget_ns"),
+            startup_wrpkru: int("startup_wrpkru"),
+            startup_xrstor: int("startup_xrstor"),
+            startup_gadgets: Self::text_field(json, "startup_gadgets").unwrap_or_default(),
         })
     }
 
@@ -187,6 +226,7 @@ impl Stats {
              write faults: {wf}; write windows opened: {opens}; denied: {den}; audited: {aud}\n\
              REP string writes completed in one go: {rep} ({rep_mb:.1} MiB)\n\
              program signals passed on: {chained}\n\
+             attestation: {attest}; pages attested: {ap}; checks: {ac}; tampered: {tam}; gadgets written: {gad}\n\
              time in jitguard's handlers: {hms:.1} ms ({mean_us:.1} us per write fault)\n",
             pid = self.pid,
             profile = if self.writer_profile.is_empty() || self.writer_profile == "none" {
@@ -216,6 +256,11 @@ impl Stats {
             rep = self.rep_emulations,
             rep_mb = self.rep_bytes as f64 / 1048576.0,
             chained = self.chained_signals,
+            attest = if self.attest.is_empty() { "off" } else { &self.attest },
+            ap = self.attested_pages,
+            ac = self.attest_checks,
+            tam = self.tampered,
+            gad = self.gadgets,
             hms = self.handler_ns as f64 / 1e6,
         ) + &self.detector_lines()
     }

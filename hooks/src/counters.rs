@@ -54,6 +54,12 @@ counters! {
         pkru_tampered: "Contexts found with jitguard's keys write-enabled outside a window.",
         seccomp_traps: "Raw system calls the seccomp filter trapped and jitguard ran.",
         seccomp_refused: "Trapped calls refused (process_vm_writev into this process).",
+        attested_pages: "Page records taken at reseals (content changed).",
+        attest_checks: "Sealed pages compared with their records.",
+        tampered: "Sealed pages found changed (tampered code).",
+        gadgets: "PKRU-loading gadgets found in written code.",
+        attest_ns: "Nanoseconds spent attesting (records, checks, sweeps; scans included).",
+        gadget_ns: "Nanoseconds spent scanning written code for gadgets.",
     }
 }
 

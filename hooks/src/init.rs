@@ -49,6 +49,9 @@ pub extern "C" fn jitguard_init() {
         ));
     }
     vault::seal(protect && arena, use_keys);
+    // Outside the vault's arena: the thread's own allocations are not
+    // jitguard's state.
+    crate::attest::start_sweep();
     let g = state::globals();
     crate::log!(
         Info,
@@ -82,6 +85,14 @@ fn start_up() -> Option<(bool, bool)> {
     let protection = choose_protection(&config);
     vault::scrub_stack();
     let g = state::set_globals(Globals { config, protection });
+    crate::attest::init(rand::rngs::OsRng.next_u64());
+    // The modules' own gadgets are only reported (stats file, info log):
+    // scanned (about 1 ms per MiB of code) only when someone will see it.
+    if g.config.gadgets != jg::config::Gadgets::Off
+        && (g.config.stats.is_some() || g.config.log >= jg::config::LogLevel::Info)
+    {
+        crate::startup_gadgets::scan();
+    }
     if !signals::install(
         fault::on_segv as *const () as usize,
         fault::on_trap as *const () as usize,
@@ -233,6 +244,7 @@ extern "C" fn after_fork_child() {
     signals::reset_readers_in_child();
     sys::forget_ids_in_child();
     crate::status::after_fork();
+    crate::attest::after_fork_child(&crate::window::current());
     stats_file::reset_for_child();
     // Pages other threads had open in call windows stay RW in the child's
     // copy of the page tables, with no thread left to reseal them: seal
@@ -254,7 +266,13 @@ fn register_fork_handlers() {
 
 pub extern "C" fn jitguard_fini() {
     if STATE.load(Ordering::Acquire) == READY {
+        // Checked before the stats are written, so they count the checks.
+        let fatal = crate::attest::at_exit_check();
         stats_file::write_at_exit();
+        if fatal {
+            // SAFETY: abort is always sound; tampered code was found.
+            unsafe { libc::abort() };
+        }
         let g = state::globals();
         if let (Mode::Learn, Some(path)) = (g.config.mode, &g.config.profile) {
             writers::save_learned(&jg::config::expand_pid(path, sys::getpid()));

@@ -12,6 +12,9 @@
 //!   implementation per backend, and what start-up fixed;
 //! - `window` (the thread's write window and the reseal trampoline),
 //!   `writers` (modules, walk, learn), `rep`, `report`;
+//! - `attest` (content records of guarded pages, checked before reopening,
+//!   at exit and by a sweep), `gadget_scan` and `startup_gadgets` (PKRU-
+//!   loading sequences in written code and in the loaded modules);
 //! - `fault` (decode → decide → apply), `signals`/`sigmask` (the program's
 //!   signal actions and masks), `mapping`/`remap` (the mapping calls),
 //!   `aliases`/`shm`/`persona` (writable aliases of code);
@@ -28,9 +31,11 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod aliases;
+mod attest;
 mod counters;
 pub mod exports;
 mod fault;
+mod gadget_scan;
 mod gate;
 mod init;
 #[macro_use]
@@ -51,6 +56,7 @@ mod shm;
 mod sigmask;
 mod signals;
 mod stack;
+mod startup_gadgets;
 mod state;
 mod stats_file;
 mod status;

@@ -123,6 +123,10 @@ pub fn mmap_guarded(
     // W+X memory is created without write, then keyed: it is never
     // writable under key 0, not even between two system calls.
     let first_prot = if wx { prot & !libc::PROT_WRITE } else { prot };
+    if fixed {
+        // New memory replaces whatever was guarded there.
+        crate::attest::forget(addr as u64, addr as u64 + len as u64);
+    }
     let r = sys::mmap(addr, len, first_prot, flags, fd, off);
     let Ok(base) = r else { return r };
     let (s, e) = page_span(base as u64, len as u64);
@@ -176,6 +180,7 @@ pub fn mprotect_guarded(addr: u64, len: u64, prot: c_int, eff: c_int) -> SysResu
             }
             guard_new(map, s, e, eff, creator).map(|_| 0)
         } else {
+            crate::attest::forget(s, e);
             p.unguard(map, s, e, prot, 0)?;
             sys::mprotect(s, e - s, prot)
         }
@@ -213,6 +218,7 @@ pub fn pkey_mprotect(addr: u64, len: u64, prot: c_int, pkey: c_int) -> c_int {
     // The program's call first: one the kernel refuses (a key it never
     // allocated) changes nothing, the guard included.
     ret_int(edit(|map| {
+        crate::attest::forget(s, e);
         sys::pkey_mprotect(s, e - s, prot, pkey)?;
         map.remove(s, e);
         Ok(0)
@@ -231,12 +237,22 @@ pub fn munmap(addr: *mut c_void, len: size_t) -> c_int {
     // otherwise another thread's new W+X mapping could land at the freed
     // address in between, and this edit would then forget it.
     ret_int(edit(|map| {
+        crate::attest::forget(s, e);
         let r = sys::munmap(addr, len);
         if r.is_ok() {
             map.remove(s, e);
         }
         r
     }))
+}
+
+fn discards(advice: c_int) -> bool {
+    /// Linux 5.18's MADV_DONTNEED_LOCKED (not in every libc crate).
+    const MADV_DONTNEED_LOCKED: c_int = 24;
+    matches!(
+        advice,
+        libc::MADV_DONTNEED | libc::MADV_FREE | libc::MADV_REMOVE | MADV_DONTNEED_LOCKED
+    )
 }
 
 pub fn pkey_free(pkey: c_int) -> c_int {
@@ -247,8 +263,13 @@ pub fn pkey_free(pkey: c_int) -> c_int {
     ret_int(sys::pkey_free(pkey))
 }
 
-/// The program's madvise, unchanged (the export refuses jitguard's own
-/// memory first).
+/// The program's madvise (the export refuses jitguard's own memory
+/// first). Advice that discards guarded pages' content (they read back as
+/// zeros or the file's bytes) forgets their attestation records first.
 pub fn madvise(addr: *mut c_void, len: size_t, advice: c_int) -> c_int {
+    let (s, e) = page_span(addr as u64, len as u64);
+    if ready() && discards(advice) && overlaps(s, e) {
+        crate::attest::forget(s, e);
+    }
     ret_int(sys::madvise(addr as u64, len as u64, advice))
 }

@@ -272,6 +272,7 @@ impl Protection {
             }
         }
         counters::bump(&COUNTERS.reseals);
+        crate::attest::after_seal(w);
     }
 
     /// Whether page-table windows are open to every handler on the thread,

@@ -50,6 +50,9 @@ fn mremap_regions(
     }
     // Syscall and bookkeeping under the lock together (see do_munmap).
     ret_ptr(edit(|map| {
+        // Moved pages are sealed anew under the reserve key; their old
+        // records describe addresses that no longer hold them.
+        crate::attest::forget(os, oe);
         let moved_to = match sys::mremap(old, old_len, new_len, flags, new) {
             Ok(p) => p as u64,
             Err(libc::EFAULT) => return emulate_mremap(map, os, oe - os, grown, flags),

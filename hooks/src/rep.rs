@@ -86,8 +86,19 @@ pub fn emulate(s: RepState, fault_addr: u64) -> Option<RepDone> {
     if !p.open_range_for_handler(dlo, dhi) {
         return None;
     }
+    if !crate::attest::rep_begin(dlo, dhi) {
+        // Tampered code under the destination, enforce mode: nothing
+        // written, the registers unchanged; the instruction faults again
+        // and the process dies by SIGSEGV.
+        p.seal_range(dlo, dhi);
+        return Some(RepDone {
+            after: s.regs,
+            next_rip: None,
+        });
+    }
     write_rep(insn.op, insn.size, &plan, s.rax);
     p.seal_range(dlo, dhi);
+    crate::attest::rep_end(dlo, dhi, s.rip);
     let bytes = plan.dst_hi - plan.dst_lo;
     counters::bump(&COUNTERS.opens);
     counters::bump(&COUNTERS.rep_emulations);

@@ -68,6 +68,16 @@ pub fn collect() -> Stats {
         seccomp_traps: get(&COUNTERS.seccomp_traps),
         seccomp_refused: get(&COUNTERS.seccomp_refused),
         window: g.config.window.name().into(),
+        attest: crate::attest::in_force().name(),
+        attested_pages: get(&COUNTERS.attested_pages),
+        attest_checks: get(&COUNTERS.attest_checks),
+        tampered: get(&COUNTERS.tampered),
+        gadgets: get(&COUNTERS.gadgets),
+        attest_ns: get(&COUNTERS.attest_ns),
+        gadget_ns: get(&COUNTERS.gadget_ns),
+        startup_wrpkru: crate::startup_gadgets::counts().wrpkru,
+        startup_xrstor: crate::startup_gadgets::counts().xrstor,
+        startup_gadgets: crate::startup_gadgets::listing(),
     }
 }
 

@@ -8,7 +8,7 @@ USAGE:
     jitguard bench [--reps N] [--kinds K,K] [--workloads W,W] [--out DIR]
                    [--iwasm PATH] [--manifest PATH] [--lib PATH]
                    [--windows call,insn] [--configs C,C] [--startup]
-                   [--syscalls] [--seccomp off,trap]
+                   [--syscalls] [--seccomp off,trap] [--detectors]
 
 Runs each workload of the manifest (default: workloads/manifest.tsv, kinds
 kernel,big,compile), and the native `memcpy_bench` (kind micro: libc memcpy
@@ -29,6 +29,12 @@ windows); the default is call only.
 --seccomp S,S runs every jitguard configuration once per JITGUARD_SECCOMP
 setting (`NAME` with the first, `NAME-S` with the others), e.g. off,trap
 for the seccomp filter's cost beside jitguard without it.
+
+--detectors adds, beside every guarded configuration NAME (the defaults),
+NAME-bare (JITGUARD_ATTEST=off, JITGUARD_GADGETS=off) and one variant per
+detector alone: NAME-attest (attestation on open and at exit), NAME-sweep100
+(also a sweep every 100 ms) and NAME-gadgets (the gadget scan), so each
+detector's cost reads as a ratio beside NAME-bare.
 
 --configs C,C keeps only these guarded configurations (stock always runs).
 

@@ -119,6 +119,8 @@ pub fn guarded(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         "JITGUARD_WINDOW",
         "JITGUARD_REPORT",
         "JITGUARD_SYSLOG_SOCKET",
+        "JITGUARD_ATTEST",
+        "JITGUARD_GADGETS",
         "JITGUARD_VAULT",
         "JITGUARD_SECCOMP",
     ] {

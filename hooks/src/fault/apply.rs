@@ -90,6 +90,9 @@ fn open(p: &Protection, f: &Frame, w: Window, addr: u64, key: Option<u32>, how: 
                 };
                 counters::add(&COUNTERS.exposed_pages_sum, exposed);
             }
+            if !crate::attest::before_open(&w, page, key, f.rip()) {
+                return true;
+            }
             let base = frame_pkru.sealed(KeySet(k.set.0 & !w.keys_for_context(true).0));
             open_window(p, f, w, how, page, key);
             crate::vault::frame_set(f.ctx(), base.opened(KeySet::single(key)));
@@ -112,8 +115,12 @@ fn open(p: &Protection, f: &Frame, w: Window, addr: u64, key: Option<u32>, how: 
                 // A call window that has opened many pages: seal those
                 // first, so the window's record stays complete.
                 p.seal_pages(w.pages());
+                crate::attest::after_seal_pages(w.pages());
                 w.forget_pages();
                 window::set(w);
+            }
+            if !crate::attest::before_open(&w, page, 0, f.rip()) {
+                return true;
             }
             if !p.open_page(page, exec) {
                 return false;
