@@ -355,7 +355,7 @@ mod tests {
         assert!(text.contains("write faults: 10"), "{text}");
         assert!(text.contains("5.0 us per write fault"), "{text}");
         assert!(Stats::from_json("{}").is_none());
-        assert!(!text.contains("tampered"), "{text}");
+        assert!(!text.contains("PKRU found tampered"), "{text}");
         let t = Stats {
             pkru_tampered: 2,
             seccomp_traps: 5,

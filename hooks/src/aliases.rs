@@ -126,6 +126,8 @@ pub fn apply(t: &AliasTable, s: &Sync, map: &mut RegionMap) {
         writers::view().map_or(0, |v| writers::creator(&v).at())
     };
     for r in &s.release {
+        // No longer code: its pages may change freely from now on.
+        crate::attest::forget(r.start, r.end);
         let mut at = r.start;
         for v in t.views_in(r.start, r.end) {
             if v.start > at {

@@ -223,6 +223,7 @@ extern "C" fn before_fork() {
 }
 
 extern "C" fn after_fork_parent() {
+    crate::attest::after_fork_parent();
     // SAFETY: before_fork took the locks on this thread and forgot the
     // guards.
     unsafe {

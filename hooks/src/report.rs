@@ -7,6 +7,8 @@ use jg::writer::WriteSite;
 
 const REPORT_BYTES: usize = 1280;
 
+#[inline(never)]
+#[cold]
 pub fn write_report(
     what: &str,
     gregs: &[i64; crate::sys::NGREG],
@@ -53,6 +55,8 @@ pub fn write_report(
 
 /// The report of a store into jitguard's own state (or a read of its
 /// secret): where, by whom.
+#[inline(never)]
+#[cold]
 pub fn own_state(addr: u64, f: &crate::fault::FrameRef, write: bool) {
     use core::fmt::Write;
     let mut b = jg::report::StackBuf::<REPORT_BYTES>::new();

@@ -115,8 +115,11 @@ pub fn shmdt(addr: *const c_void) -> c_int {
         if end == a {
             end = a + jg::PAGE_SIZE;
         }
-        raw_shmdt(addr)?;
         let (s, e) = page_span(a, end - a);
+        // Attestation records first (they wait for a check reading the
+        // pages), as munmap does.
+        crate::attest::forget(s, e);
+        raw_shmdt(addr)?;
         map.remove(s, e);
         t.remove(s, e);
         Ok(0)

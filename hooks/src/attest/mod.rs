@@ -101,10 +101,25 @@ fn make_readable() {
     }
 }
 
+/// Whether this process has forked (its shared views are then shared with
+/// a child that writes them through windows of its own).
+static FORKED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// In the parent, after a fork.
+pub fn after_fork_parent() {
+    FORKED.store(true, SeqCst);
+}
+
 /// Checks one record; a change found while the page's key stayed closed
 /// is tampering (reported; true if the process must die).
 /// `mine` is how many of the bucket's openings are the caller's own.
 fn check_record(r: &table::Record, found: Found, mine: u32) -> bool {
+    // A view of a shared object (a writable alias of code) once this
+    // process has forked: the child shares the object and changes it
+    // legitimately, through its own windows. Not attested (SECURITY.md).
+    if FORKED.load(SeqCst) && crate::aliases::tracks(r.page(), r.page() + jg::PAGE_SIZE) {
+        return false;
+    }
     let b = r.bucket() as usize % 16;
     let gen = GEN[b].load(SeqCst);
     // Open in another window: in flux.
@@ -366,6 +381,7 @@ pub fn at_exit_check() -> bool {
 
 /// In a fork child: the other threads' windows and locks are gone.
 pub fn after_fork_child(w: &Window) {
+    FORKED.store(true, SeqCst);
     let Some(t) = table() else { return };
     t.unlock_all();
     for o in &OPEN {

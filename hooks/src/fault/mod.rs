@@ -59,6 +59,9 @@ pub extern "C" fn on_segv(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
 /// (letting it through would open the vault to whoever wrote), reported,
 /// then SIGSEGV. Reads of the vault are allowed to every thread; one that
 /// faults comes from a thread that predates the vault's key.
+// Out of line: the handler's own frame stays small (programs run it on
+// small alternate stacks).
+#[inline(never)]
 fn own_state_write(info: &Info, f: &Frame) -> bool {
     let write = f.error_code() & decode::PF_WRITE != 0;
     let own = match info.code {
