@@ -35,18 +35,27 @@ int main(int argc, char **argv) {
 }
 "#;
 
+/// Built once per test binary: the tests run in parallel, and one
+/// rewriting the program while the other starts it made the start fail
+/// with EACCES.
 pub fn longjit() -> PathBuf {
-    let src = tmp("longjit.c");
-    let bin = tmp("longjit");
-    std::fs::write(&src, LONGJIT).unwrap();
-    let st = Command::new("cc")
-        .args(["-O2", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .status()
-        .expect("cc");
-    assert!(st.success());
-    bin
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let src = tmp("longjit.c");
+        let bin = tmp("longjit");
+        let part = tmp("longjit.part");
+        std::fs::write(&src, LONGJIT).unwrap();
+        let st = Command::new("cc")
+            .args(["-O2", "-o"])
+            .arg(&part)
+            .arg(&src)
+            .status()
+            .expect("cc");
+        assert!(st.success());
+        std::fs::rename(&part, &bin).unwrap();
+        bin
+    })
+    .clone()
 }
 
 /// The JSON object of `pid` in `status --json` output (one per line).
