@@ -217,6 +217,10 @@ fn open_checked(t: &Table, w: &Window, page: u64, key: u32, ip: u64) -> bool {
 pub fn after_seal(w: &Window) {
     let Some(t) = table() else {
         if globals().config.gadgets != Gadgets::Off {
+            // In a handler the kernel's PKRU denies reading the code keys
+            // (a read of the page there faulted again, forever, under an
+            // instruction window's trap).
+            make_readable();
             for &page in w.pages() {
                 // SAFETY: the window just sealed this page: guarded, mapped
                 // and readable (without attestation no record lock keeps
