@@ -267,18 +267,27 @@ mod tests {
         let p: Arc<Published<Box<(u64, u64)>, 8>> = Arc::new(fresh());
         p.publish(Box::new((0, 0)));
         let stop = Arc::new(AtomicBool::new(false));
+        // The writers start once every reader is reading (on a loaded
+        // machine a reader thread may otherwise start after they finish).
+        let reading = Arc::new(AtomicUsize::new(0));
         let mut threads = Vec::new();
         for _ in 0..3 {
-            let (p, stop) = (p.clone(), stop.clone());
+            let (p, stop, reading) = (p.clone(), stop.clone(), reading.clone());
             threads.push(std::thread::spawn(move || {
                 let mut n = 0u64;
                 while !stop.load(SeqCst) {
                     let g = p.read().unwrap();
                     assert_eq!(g.0, g.1);
+                    if n == 0 {
+                        reading.fetch_add(1, SeqCst);
+                    }
                     n += 1;
                 }
                 n
             }));
+        }
+        while reading.load(SeqCst) < 3 {
+            std::thread::yield_now();
         }
         let writers: Vec<_> = (0..2)
             .map(|w| {
