@@ -24,7 +24,10 @@ fn controls(scenario: &str, phase: &str, backend: &str) {
         &bin,
         &[scenario, phase],
         backend,
-        &[("JITGUARD_ATTEST", "off")],
+        // The seccomp filter's vmwrite rule (on by default as root) would
+        // refuse the process_vm_writev bypass itself: this is about what
+        // attestation sees.
+        &[("JITGUARD_ATTEST", "off"), ("JITGUARD_SECCOMP", "off")],
         &format!("attest-off-{scenario}-{phase}-{backend}"),
     );
     assert_eq!(got.code, Some(0), "attest off {scenario}: {}", got.stderr);
@@ -41,7 +44,7 @@ fn caught(scenario: &str, phase: &str, backend: &str, attest: &str, found: &str,
         &example("tamper"),
         &[scenario, phase],
         backend,
-        &[("JITGUARD_ATTEST", attest)],
+        &[("JITGUARD_ATTEST", attest), ("JITGUARD_SECCOMP", "off")],
         &format!("attest-{scenario}-{phase}-{backend}"),
     );
     let line = got
@@ -209,7 +212,14 @@ fn a_wrpkru_written_by_a_trusted_writer_is_reported() {
             .find(|l| l.starts_with("jitguard: gadget WRPKRU written at 0x"))
             .unwrap_or_else(|| panic!("{b}: {}", got.stderr));
         assert!(line.contains("offset 0x2) by "), "{line}");
-        assert_eq!(stat(&stats, "gadgets"), 1);
+        // With attestation (mprotect's default) a page is scanned when its
+        // record changes: once. Without it (pkey's default) at every
+        // reseal of the page: once per window that wrote it.
+        if b == "pkey" {
+            assert!(stat(&stats, "gadgets") >= 1);
+        } else {
+            assert_eq!(stat(&stats, "gadgets"), 1);
+        }
         // Control: the scan off, nothing said.
         let (got, stats) = guarded_with_stats(
             &bin,
