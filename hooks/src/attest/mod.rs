@@ -222,6 +222,12 @@ pub fn after_seal(w: &Window) {
             // instruction window's trap).
             make_readable();
             for &page in w.pages() {
+                // A page the window's own writer unmapped meanwhile (a
+                // runtime freeing code memory inside the call) is not
+                // read.
+                if crate::regions::guarded_prot(page).is_none() {
+                    continue;
+                }
                 // SAFETY: the window just sealed this page: guarded, mapped
                 // and readable (without attestation no record lock keeps
                 // a concurrent munmap out: a documented limit).
