@@ -125,8 +125,8 @@ fn same_output(bin: &Path, args: &[&str], env: &[(&str, &str)], name: &str) -> V
     for g in &got {
         assert_eq!(
             g.run.stdout, want.stdout,
-            "{name} under {}: stdout differs; stderr: {}",
-            g.backend, g.run.stderr
+            "{name} under {}: stdout differs (exit code {:?}, signal {:?}); stderr: {}",
+            g.backend, g.run.code, g.run.signal, g.run.stderr
         );
         assert_same_exit_and_guarded(&want, g, name);
         summary(g, name);

@@ -37,6 +37,33 @@ pub fn code_range() -> (u64, u64) {
     )
 }
 
+thread_local! {
+    /// The destination `write_rep` is writing on this thread, page
+    /// aligned (0, 0: none). Set by the handler that judged the write.
+    static WRITING: core::cell::Cell<(u64, u64)> = const { core::cell::Cell::new((0, 0)) };
+}
+
+/// A fault of `write_rep` itself on the destination it was given: under
+/// mprotect another thread resealed one of its pages mid-copy (a thread
+/// executing there takes the page back). The write was judged when the
+/// emulation began, so the page is made writable again for the rest of
+/// the copy, here, in a few instructions: judging it afresh would nest a
+/// whole writer walk on top of the first, more than a runtime's small
+/// alternate signal stack holds (BEAM's is 13 KiB). Returns whether the
+/// fault was one of these.
+pub fn refault(rip: u64, addr: u64) -> bool {
+    let (lo, hi) = WRITING.with(core::cell::Cell::get);
+    let (clo, chi) = code_range();
+    // Under pkey the handler's own PKRU opens the pages; nothing another
+    // thread does revokes that, so a fault there is not one of these.
+    let mprotect = matches!(protection(), crate::protect::Protection::Mprotect);
+    if !(mprotect && lo <= addr && addr < hi && clo <= rip && rip < chi) {
+        return false;
+    }
+    let page = jg::page_floor(addr);
+    protection().open_range_for_handler(page, page + jg::PAGE_SIZE)
+}
+
 /// The registers a REP string instruction reads, at its fault.
 #[derive(Clone, Copy)]
 pub struct RepState {
@@ -96,7 +123,9 @@ pub fn emulate(s: RepState, fault_addr: u64) -> Option<RepDone> {
             next_rip: None,
         });
     }
+    WRITING.with(|w| w.set((dlo, dhi)));
     write_rep(insn.op, insn.size, &plan, s.rax);
+    WRITING.with(|w| w.set((0, 0)));
     p.seal_range(dlo, dhi);
     crate::attest::rep_end(dlo, dhi, s.rip);
     let bytes = plan.dst_hi - plan.dst_lo;

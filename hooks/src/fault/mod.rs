@@ -19,7 +19,7 @@ pub(crate) mod decode;
 
 use crate::counters::{self, COUNTERS};
 use crate::state::{protection, ready};
-use crate::{pkru, regions, signals, sys, vault, window};
+use crate::{pkru, regions, rep, signals, sys, vault, window};
 pub use decode::Frame;
 use decode::{Fault, Info};
 
@@ -32,7 +32,7 @@ pub extern "C" fn on_segv(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
     dispatch(sig, info, ctx, |f| {
         // SAFETY: the kernel's siginfo for this SIGSEGV.
         let info = unsafe { Info::read(info) };
-        if own_state_write(&info, f) {
+        if own_state_write(&info, f) || rep::refault(f.rip(), info.addr) {
             return true;
         }
         apply::close_stale_call_window(f);
