@@ -5,7 +5,12 @@
  * emulation's next store faults: jitguard must recognise that fault as its
  * own REP emulation's (trusted by its code's address range), not deny it.
  * Prints "survived". Profile: `symbol writer`.
+ *
+ * `rep_race ROUNDS ALTSTACK`: the writer's thread runs signal handlers on
+ * an alternate stack of ALTSTACK bytes (BEAM gives its threads 13504), so
+ * a fault that jitguard handles nested inside its own handler has to fit.
  */
+#include <signal.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -40,6 +45,12 @@ __attribute__((noinline)) void writer(void)
 int main(int argc, char **argv)
 {
     int rounds = argc > 1 ? atoi(argv[1]) : 2000;
+    if (argc > 2) {
+        stack_t ss = {.ss_size = (size_t)atol(argv[2])};
+        ss.ss_sp = malloc(ss.ss_size);
+        if (!ss.ss_sp || sigaltstack(&ss, NULL) != 0)
+            return 1;
+    }
     region = mmap(0, PAGES * PAGE, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (region == MAP_FAILED)
         return 1;
