@@ -51,17 +51,29 @@ thread_local! {
 /// whole writer walk on top of the first, more than a runtime's small
 /// alternate signal stack holds (BEAM's is 13 KiB). Returns whether the
 /// fault was one of these.
-pub fn refault(rip: u64, addr: u64) -> bool {
+// Out of line: the handler's own frame stays small.
+#[inline(never)]
+pub fn refault(code: libc::c_int, write: bool, rip: u64, addr: u64) -> bool {
     let (lo, hi) = WRITING.with(core::cell::Cell::get);
     let (clo, chi) = code_range();
     // Under pkey the handler's own PKRU opens the pages; nothing another
     // thread does revokes that, so a fault there is not one of these.
     let mprotect = matches!(protection(), crate::protect::Protection::Mprotect);
-    if !(mprotect && lo <= addr && addr < hi && clo <= rip && rip < chi) {
+    if !(mprotect
+        && code == crate::fault::decode::SEGV_ACCERR
+        && write
+        && lo <= addr
+        && addr < hi
+        && clo <= rip
+        && rip < chi)
+    {
         return false;
     }
+    // A page unmapped or unguarded meanwhile is not reopened: the fault
+    // goes on as any other (the caller's seal would not close it again).
     let page = jg::page_floor(addr);
-    protection().open_range_for_handler(page, page + jg::PAGE_SIZE)
+    regions::guarded_prot(page).is_some()
+        && protection().open_range_for_handler(page, page + jg::PAGE_SIZE)
 }
 
 /// The registers a REP string instruction reads, at its fault.
@@ -123,9 +135,11 @@ pub fn emulate(s: RepState, fault_addr: u64) -> Option<RepDone> {
             next_rip: None,
         });
     }
-    WRITING.with(|w| w.set((dlo, dhi)));
+    // Restored, not cleared: a program handler chained from a fault inside
+    // this copy may run an emulation of its own.
+    let before = WRITING.with(|w| w.replace((dlo, dhi)));
     write_rep(insn.op, insn.size, &plan, s.rax);
-    WRITING.with(|w| w.set((0, 0)));
+    WRITING.with(|w| w.set(before));
     p.seal_range(dlo, dhi);
     crate::attest::rep_end(dlo, dhi, s.rip);
     let bytes = plan.dst_hi - plan.dst_lo;

@@ -32,7 +32,8 @@ pub extern "C" fn on_segv(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
     dispatch(sig, info, ctx, |f| {
         // SAFETY: the kernel's siginfo for this SIGSEGV.
         let info = unsafe { Info::read(info) };
-        if own_state_write(&info, f) || rep::refault(f.rip(), info.addr) {
+        let write = f.error_code() & decode::PF_WRITE != 0;
+        if own_state_write(&info, f) || rep::refault(info.code, write, f.rip(), info.addr) {
             return true;
         }
         apply::close_stale_call_window(f);
