@@ -58,7 +58,8 @@ pub fn refault(code: libc::c_int, write: bool, rip: u64, addr: u64) -> bool {
     let (clo, chi) = code_range();
     // Under pkey the handler's own PKRU opens the pages; nothing another
     // thread does revokes that, so a fault there is not one of these.
-    let mprotect = matches!(protection(), crate::protect::Protection::Mprotect);
+    let p = protection();
+    let mprotect = matches!(p, crate::protect::Protection::Mprotect);
     if !(mprotect
         && code == crate::fault::decode::SEGV_ACCERR
         && write
@@ -72,8 +73,7 @@ pub fn refault(code: libc::c_int, write: bool, rip: u64, addr: u64) -> bool {
     // A page unmapped or unguarded meanwhile is not reopened: the fault
     // goes on as any other (the caller's seal would not close it again).
     let page = jg::page_floor(addr);
-    regions::guarded_prot(page).is_some()
-        && protection().open_range_for_handler(page, page + jg::PAGE_SIZE)
+    regions::guarded_prot(page).is_some() && p.open_range_for_handler(page, page + jg::PAGE_SIZE)
 }
 
 /// The registers a REP string instruction reads, at its fault.

@@ -33,7 +33,7 @@ pub extern "C" fn on_segv(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
         // SAFETY: the kernel's siginfo for this SIGSEGV.
         let info = unsafe { Info::read(info) };
         let write = f.error_code() & decode::PF_WRITE != 0;
-        if own_state_write(&info, f) || rep::refault(info.code, write, f.rip(), info.addr) {
+        if own_state_write(&info, f, write) || rep::refault(info.code, write, f.rip(), info.addr) {
             return true;
         }
         apply::close_stale_call_window(f);
@@ -63,8 +63,7 @@ pub extern "C" fn on_segv(sig: c_int, info: *mut siginfo_t, ctx: *mut c_void) {
 // Out of line: the handler's own frame stays small (programs run it on
 // small alternate stacks).
 #[inline(never)]
-fn own_state_write(info: &Info, f: &Frame) -> bool {
-    let write = f.error_code() & decode::PF_WRITE != 0;
+fn own_state_write(info: &Info, f: &Frame, write: bool) -> bool {
     let own = match info.code {
         decode::SEGV_PKUERR => vault::is_own_key(info.pkey),
         decode::SEGV_ACCERR => write && vault::is_own_state(info.addr) && vault::protected(),
