@@ -16,7 +16,7 @@ use crate::published::{Published, Readers};
 use crate::regions::{edit, page_span};
 use crate::state::protection;
 use crate::sys::{self, SysResult};
-use crate::vault::{Paged, VaultCell};
+use crate::vault::{OwnState, VaultCell};
 use crate::writers;
 use jg::aliases::{makedev, AliasTable, Object, Pending, Sync, View};
 use jg::regions::RegionMap;
@@ -27,12 +27,12 @@ use parking_lot::{Mutex, MutexGuard};
 static LOCK: Mutex<()> = Mutex::new(());
 
 #[link_section = "jitguard_vault"]
-static TABLE: Paged<VaultCell<AliasTable>> = Paged(VaultCell::new(AliasTable::new()));
+static TABLE: OwnState<VaultCell<AliasTable>> = OwnState(VaultCell::new(AliasTable::new()));
 
 /// The address ranges of every tracked view, for the lock-free check.
 static SPANS_READERS: Readers = Readers::new();
 #[link_section = "jitguard_vault"]
-static SPANS: Paged<Published<Spans>> = Paged(Published::new(&SPANS_READERS));
+static SPANS: OwnState<Published<Spans>> = OwnState(Published::new(&SPANS_READERS));
 
 type Spans = Box<[(u64, u64)]>;
 

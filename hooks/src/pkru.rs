@@ -13,7 +13,8 @@ use jg::pkru::Pkru;
 /// Frozen after start-up: pointed elsewhere, the handler would read and
 /// write some other word of the frame as the thread's PKRU.
 #[link_section = "jitguard_frozen"]
-static PKRU_OFFSET: crate::vault::Paged<AtomicUsize> = crate::vault::Paged(AtomicUsize::new(0));
+static PKRU_OFFSET: crate::vault::OwnState<AtomicUsize> =
+    crate::vault::OwnState(AtomicUsize::new(0));
 
 const XSTATE_BV_OFFSET: usize = 512;
 const SW_BYTES_OFFSET: usize = 464;

@@ -29,8 +29,8 @@ pub struct Keys {
 
 /// The key policy, on the secret section's page.
 #[link_section = "jitguard_secret"]
-static POLICY: crate::vault::Paged<once_cell::sync::OnceCell<KeyPolicy>> =
-    crate::vault::Paged(once_cell::sync::OnceCell::new());
+static POLICY: crate::vault::OwnState<once_cell::sync::OnceCell<KeyPolicy>> =
+    crate::vault::OwnState(once_cell::sync::OnceCell::new());
 
 impl Keys {
     pub fn policy(&self) -> Policy {

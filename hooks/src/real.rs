@@ -9,7 +9,7 @@
 //! function that was not found at start-up (`__cxa_throw` before
 //! libstdc++ is loaded) is looked up again at its first call.
 
-use crate::vault::Paged;
+use crate::vault::OwnState;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use libc::{
     c_char, c_int, c_uint, c_ulong, c_void, iovec, mode_t, off_t, pid_t, sighandler_t, sigset_t,
@@ -24,8 +24,8 @@ macro_rules! reals {
         /// The addresses, in the vault: overwritten, one would send
         /// jitguard's own call to the attacker's code.
         #[link_section = "jitguard_vault"]
-        static SLOTS: Paged<[AtomicUsize; Id::COUNT as usize]> =
-            Paged([const { AtomicUsize::new(0) }; Id::COUNT as usize]);
+        static SLOTS: OwnState<[AtomicUsize; Id::COUNT as usize]> =
+            OwnState([const { AtomicUsize::new(0) }; Id::COUNT as usize]);
 
         /// Resolves every real function (idempotent).
         pub fn resolve_all() {

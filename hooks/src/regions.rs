@@ -4,7 +4,7 @@
 
 use crate::counters::GUARDED_PAGES;
 use crate::published::{Published, Readers};
-use crate::vault::{self, Paged, VaultCell};
+use crate::vault::{self, OwnState, VaultCell};
 use core::sync::atomic::AtomicU64;
 use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use jg::regions::{Region, RegionMap};
@@ -18,7 +18,7 @@ static LOCK: Mutex<()> = Mutex::new(());
 /// The bookkeeping, edited only under `LOCK`, inside a vault update, and
 /// never in a handler.
 #[link_section = "jitguard_vault"]
-static MAP: Paged<VaultCell<RegionMap>> = Paged(VaultCell::new(RegionMap::new()));
+static MAP: OwnState<VaultCell<RegionMap>> = OwnState(VaultCell::new(RegionMap::new()));
 
 /// An immutable copy of the region list (sorted, disjoint).
 pub struct Snapshot {
@@ -27,7 +27,7 @@ pub struct Snapshot {
 
 static SNAPSHOT_READERS: Readers = Readers::new();
 #[link_section = "jitguard_vault"]
-static SNAPSHOT: Paged<Published<Snapshot>> = Paged(Published::new(&SNAPSHOT_READERS));
+static SNAPSHOT: OwnState<Published<Snapshot>> = OwnState(Published::new(&SNAPSHOT_READERS));
 
 impl Snapshot {
     fn index(&self, addr: u64) -> usize {
@@ -121,7 +121,7 @@ pub fn read<R>(f: impl FnOnce(&RegionMap) -> R) -> R {
 /// when none): the system call hooks' first test of a buffer (two loads,
 /// no shared cache line written), before the snapshot.
 #[link_section = "jitguard_vault"]
-static BOUNDS: Paged<[AtomicU64; 2]> = Paged([AtomicU64::new(0), AtomicU64::new(0)]);
+static BOUNDS: OwnState<[AtomicU64; 2]> = OwnState([AtomicU64::new(0), AtomicU64::new(0)]);
 
 /// Whether `[start, end)` may overlap a guarded region (false: surely not).
 pub fn may_overlap(start: u64, end: u64) -> bool {

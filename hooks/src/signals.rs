@@ -14,7 +14,7 @@ use crate::counters::{self, COUNTERS};
 use crate::published::{Published, Readers};
 use crate::sigmask;
 use crate::sys;
-use crate::vault::{self, Paged};
+use crate::vault::{self, OwnState};
 use core::sync::atomic::{AtomicBool, Ordering};
 use libc::{c_int, c_void, sighandler_t, siginfo_t};
 
@@ -61,18 +61,18 @@ impl Chain {
 
 static READERS: [Readers; 2] = [Readers::new(), Readers::new()];
 #[link_section = "jitguard_vault"]
-static CHAINS: Paged<[Chain; 2]> = Paged([Chain::new(&READERS[0]), Chain::new(&READERS[1])]);
+static CHAINS: OwnState<[Chain; 2]> = OwnState([Chain::new(&READERS[0]), Chain::new(&READERS[1])]);
 /// Set once at start-up, then frozen: cleared, the program's sigaction
 /// would replace jitguard's handlers.
 #[link_section = "jitguard_frozen"]
-static INSTALLED: Paged<AtomicBool> = Paged(AtomicBool::new(false));
+static INSTALLED: OwnState<AtomicBool> = OwnState(AtomicBool::new(false));
 /// SIGSYS, owned only while jitguard's seccomp filter traps (decided at
 /// start-up: frozen).
 static SYS_READERS: Readers = Readers::new();
 #[link_section = "jitguard_vault"]
-static SYS_CHAIN: Paged<Chain> = Paged(Chain::new(&SYS_READERS));
+static SYS_CHAIN: OwnState<Chain> = OwnState(Chain::new(&SYS_READERS));
 #[link_section = "jitguard_frozen"]
-static SYS_OWNED: Paged<AtomicBool> = Paged(AtomicBool::new(false));
+static SYS_OWNED: OwnState<AtomicBool> = OwnState(AtomicBool::new(false));
 
 /// The chain of an owned signal, once jitguard's handlers are installed.
 pub fn owned(sig: c_int) -> Option<&'static Chain> {

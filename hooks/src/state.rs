@@ -4,7 +4,7 @@
 //! so no store can change the mode, the backend or the keys.
 
 use crate::protect::Protection;
-use crate::vault::Paged;
+use crate::vault::OwnState;
 use core::sync::atomic::{AtomicU8, Ordering};
 use jg::config::Config;
 use once_cell::sync::OnceCell;
@@ -16,7 +16,7 @@ pub const READY: u8 = 2;
 pub const DISABLED: u8 = 3;
 
 #[link_section = "jitguard_frozen"]
-pub static STATE: Paged<AtomicU8> = Paged(AtomicU8::new(UNINIT));
+pub static STATE: OwnState<AtomicU8> = OwnState(AtomicU8::new(UNINIT));
 
 pub fn ready() -> bool {
     STATE.load(Ordering::Acquire) == READY
@@ -29,7 +29,7 @@ pub struct Globals {
 }
 
 #[link_section = "jitguard_frozen"]
-static GLOBALS: Paged<OnceCell<Globals>> = Paged(OnceCell::new());
+static GLOBALS: OwnState<OnceCell<Globals>> = OwnState(OnceCell::new());
 
 /// Fixes the globals (once, at start-up).
 pub fn set_globals(g: Globals) -> &'static Globals {

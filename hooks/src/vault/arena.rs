@@ -35,9 +35,9 @@ const SIZES: [usize; 3] = [1 << 30, 256 << 20, 64 << 20];
 /// update would make that range writable (read-only mode) and the
 /// allocator would send vault objects to the C heap.
 #[link_section = "jitguard_frozen"]
-static START: super::Paged<AtomicU64> = super::Paged(AtomicU64::new(0));
+static START: super::OwnState<AtomicU64> = super::OwnState(AtomicU64::new(0));
 #[link_section = "jitguard_frozen"]
-static END: super::Paged<AtomicU64> = super::Paged(AtomicU64::new(0));
+static END: super::OwnState<AtomicU64> = super::OwnState(AtomicU64::new(0));
 
 struct Heap(UnsafeCell<Talc<Manual, DefaultBinning>>);
 
@@ -46,7 +46,7 @@ struct Heap(UnsafeCell<Talc<Manual, DefaultBinning>>);
 unsafe impl Sync for Heap {}
 
 #[link_section = "jitguard_vault"]
-static HEAP: super::Paged<Heap> = super::Paged(Heap(UnsafeCell::new(Talc::new(Manual))));
+static HEAP: super::OwnState<Heap> = super::OwnState(Heap(UnsafeCell::new(Talc::new(Manual))));
 
 /// Allocations that wanted the arena but did not fit (they went to the
 /// C heap, unprotected); reported in the stats.

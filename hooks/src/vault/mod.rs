@@ -42,13 +42,16 @@ use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, Ordering::*};
 use jg::pkru::{KeySet, Pkru};
 
-/// A static on pages of its own: page-aligned and a whole number of pages
-/// long, so protecting it never touches a neighbour and no neighbour
-/// shares its protection.
-#[repr(C, align(4096))]
-pub struct Paged<T>(pub T);
+/// A static of jitguard's own state, placed in one of its sections
+/// (`#[link_section = "jitguard_frozen" | "jitguard_vault" |
+/// "jitguard_secret"]`). Protection is per section, never per static:
+/// `hooks/sections.ld` makes each section whole pages, so no neighbour
+/// shares its protection, and the statics pack together (one page each
+/// made every start-up copy and fault in about thirty pages).
+#[repr(transparent)]
+pub struct OwnState<T>(pub T);
 
-impl<T> core::ops::Deref for Paged<T> {
+impl<T> core::ops::Deref for OwnState<T> {
     type Target = T;
     fn deref(&self) -> &T {
         &self.0
@@ -105,7 +108,7 @@ struct Params {
 }
 
 #[link_section = "jitguard_frozen"]
-static PARAMS: Paged<VaultCell<Params>> = Paged(VaultCell::new(Params {
+static PARAMS: OwnState<VaultCell<Params>> = OwnState(VaultCell::new(Params {
     mode: Mode::Open,
     vault_key: -1,
     secret_key: -1,
@@ -114,13 +117,13 @@ static PARAMS: Paged<VaultCell<Params>> = Paged(VaultCell::new(Params {
 /// Whether `mseal` took on the frozen section (a report, not a decision).
 static MSEALED: AtomicBool = AtomicBool::new(false);
 
-/// One page of the vault section is always there, so the section exists
-/// even before anything else is placed in it.
+/// Something is always in the vault section, so the section exists even
+/// before anything else is placed in it.
 #[link_section = "jitguard_vault"]
-static VAULT_ANCHOR: Paged<u8> = Paged(0);
+static VAULT_ANCHOR: OwnState<u8> = OwnState(0);
 
 #[link_section = "jitguard_secret"]
-static SECRET_ANCHOR: Paged<u8> = Paged(0);
+static SECRET_ANCHOR: OwnState<u8> = OwnState(0);
 
 extern "C" {
     static __start_jitguard_frozen: u8;
@@ -272,13 +275,6 @@ pub fn mode_name() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn paged_statics_are_whole_pages() {
-        assert_eq!(core::mem::align_of::<Paged<u8>>(), 4096);
-        assert_eq!(core::mem::size_of::<Paged<u8>>(), 4096);
-        assert_eq!(core::mem::size_of::<Paged<[u8; 4097]>>(), 8192);
-    }
 
     #[test]
     fn sections_are_page_aligned_and_disjoint() {

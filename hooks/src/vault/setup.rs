@@ -34,6 +34,7 @@ pub fn allocate_keys() {
 /// and set this thread's PKRU. `use_keys`: the pkey backend is in force
 /// (otherwise any keys allocated for the vault go back).
 pub fn seal(enabled: bool, use_keys: bool) {
+    let enabled = enabled && sections_are_whole_pages();
     // No update may run while the sections move.
     let _lock = super::update::Open::new();
     // SAFETY: start-up, under the vault lock, before freezing.
@@ -56,8 +57,9 @@ pub fn seal(enabled: bool, use_keys: bool) {
     // values (jitguard "not started", nothing published), and mseal
     // guards only anonymous memory against that. So they become
     // anonymous copies, at the same addresses, first.
-    let anonymous = [frozen_range(), vault_range(), secret_range()]
+    let anonymous = merged([frozen_range(), vault_range(), secret_range()])
         .into_iter()
+        .flatten()
         .all(anonymise);
     let rw = libc::PROT_READ | libc::PROT_WRITE;
     let keyed = |(s, e): (u64, u64), key: i32| sys::pkey_mprotect(s, e - s, rw, key).is_ok();
@@ -103,6 +105,40 @@ pub fn seal(enabled: bool, use_keys: bool) {
     }
 }
 
+/// Whether each of jitguard's sections is whole pages (what
+/// `hooks/sections.ld` makes them). Otherwise protecting one would also
+/// protect the ordinary data that shares its first or last page: the
+/// state then stays unprotected, with one line that says so.
+fn sections_are_whole_pages() -> bool {
+    let whole = [frozen_range(), vault_range(), secret_range()]
+        .iter()
+        .all(|&(s, e)| s % 4096 == 0 && e % 4096 == 0 && s < e);
+    if !whole {
+        crate::log::emit(format_args!(
+            "jitguard: its own-state sections are not whole pages (built without hooks/sections.ld?); its own state stays writable"
+        ));
+    }
+    whole
+}
+
+/// The sections' ranges, adjacent ones joined (the linker script places
+/// them side by side): one move for all of them instead of one each.
+fn merged(mut ranges: [(u64, u64); 3]) -> [Option<(u64, u64)>; 3] {
+    ranges.sort_unstable();
+    let mut out = [None; 3];
+    let mut n = 0;
+    for (s, e) in ranges {
+        match &mut out[..n] {
+            [.., Some((_, last_end))] if *last_end == s => *last_end = e,
+            _ => {
+                out[n] = Some((s, e));
+                n += 1;
+            }
+        }
+    }
+    out
+}
+
 /// Replaces `[s, e)` of the library's data by an anonymous copy at the
 /// same address.
 fn anonymise((s, e): (u64, u64)) -> bool {
@@ -112,10 +148,23 @@ fn anonymise((s, e): (u64, u64)) -> bool {
     let Ok(tmp) = sys::mmap(core::ptr::null_mut(), len, rw, flags, -1, 0) else {
         return false;
     };
-    // SAFETY: both ranges are mapped, `len` long and disjoint (a fresh
-    // mapping); nothing writes the sections meanwhile (start-up, under
-    // the vault lock).
-    unsafe { core::ptr::copy_nonoverlapping(s as *const u8, tmp as *mut u8, len) };
+    // Page by page, skipping pages of zeros: the fresh mapping is zeros
+    // already, and a page not written is a page not faulted in (most of
+    // the sections are page-aligned statics that start at zero).
+    const PAGE: usize = 4096;
+    for off in (0..len).step_by(PAGE) {
+        let n = PAGE.min(len - off);
+        // SAFETY: `[s + off, s + off + n)` lies inside the mapped section
+        // and `[tmp + off, ...)` inside the fresh mapping of `len` bytes;
+        // the two are disjoint, and nothing writes the sections meanwhile
+        // (start-up, under the vault lock).
+        unsafe {
+            let from = core::slice::from_raw_parts((s as usize + off) as *const u8, n);
+            if from.iter().any(|&b| b != 0) {
+                core::ptr::copy_nonoverlapping(from.as_ptr(), (tmp as *mut u8).add(off), n);
+            }
+        }
+    }
     let moved = sys::mremap(
         tmp as *mut libc::c_void,
         len,

@@ -84,8 +84,8 @@ fn loader_name(info: &libc::dl_phdr_info) -> String {
 /// Frozen after start-up (with its contents in the vault's arena): which
 /// modules stay trusted for the whole run.
 #[link_section = "jitguard_frozen"]
-static AT_START: crate::vault::Paged<once_cell::sync::OnceCell<Vec<(u64, String)>>> =
-    crate::vault::Paged(once_cell::sync::OnceCell::new());
+static AT_START: crate::vault::OwnState<once_cell::sync::OnceCell<Vec<(u64, String)>>> =
+    crate::vault::OwnState(once_cell::sync::OnceCell::new());
 
 /// Records which modules are loaded now (at start-up: names and biases
 /// only, no file is read).
