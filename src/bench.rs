@@ -187,6 +187,31 @@ pub fn with_windows(configs: Vec<BenchConfig>, windows: &[String]) -> Vec<BenchC
     out
 }
 
+/// Beside every jitguard configuration `NAME`, `NAME-before`: the same
+/// settings with another build of the library (`--before PATH`), so that
+/// a change is measured against its baseline in the same run, each beside
+/// the same stock runs. (The runners set LD_PRELOAD to `--lib` first and
+/// the configuration's variables after, so this one wins.)
+pub fn with_before(configs: Vec<BenchConfig>, before: Option<&str>) -> Vec<BenchConfig> {
+    let Some(lib) = before else {
+        return configs;
+    };
+    let mut out = Vec::new();
+    for c in configs {
+        let before = c.env.as_ref().map(|env| {
+            let mut env = env.clone();
+            env.push(("LD_PRELOAD".to_string(), lib.to_string()));
+            BenchConfig {
+                name: format!("{}-before", c.name),
+                env: Some(env),
+            }
+        });
+        out.push(c);
+        out.extend(before);
+    }
+    out
+}
+
 /// The measurements of one run of one workload under one configuration.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Sample {
@@ -624,5 +649,30 @@ mod tests {
         let (c, skipped) = standard_configs(true);
         assert_eq!(c.len(), 4);
         assert!(skipped.is_empty());
+    }
+
+    #[test]
+    fn before_adds_a_baseline_beside_each_guarded_configuration() {
+        let mk = |name: &str, env: Option<Vec<(String, String)>>| BenchConfig {
+            name: name.into(),
+            env,
+        };
+        let cfgs = vec![
+            mk("stock", None),
+            mk(
+                "mprotect",
+                Some(vec![("JITGUARD_BACKEND".into(), "mprotect".into())]),
+            ),
+        ];
+        assert_eq!(with_before(cfgs.clone(), None), cfgs);
+        let out = with_before(cfgs, Some("/tmp/old.so"));
+        let names: Vec<_> = out.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["stock", "mprotect", "mprotect-before"]);
+        let env = out[2].env.as_ref().unwrap();
+        assert_eq!(env[0].0, "JITGUARD_BACKEND");
+        assert_eq!(
+            env.last().unwrap(),
+            &("LD_PRELOAD".to_string(), "/tmp/old.so".to_string())
+        );
     }
 }

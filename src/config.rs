@@ -376,7 +376,15 @@ impl Config {
     /// overrides the file. A missing default file is silent; a missing
     /// `JITGUARD_CONFIG` file, an unreadable one and each bad line get one
     /// warning naming file and line, and the safe default.
-    pub fn load(exe: Option<&std::path::Path>) -> (Config, Vec<ConfigWarning>) {
+    ///
+    /// `exe` names the program; it is asked only when the file has
+    /// `[program ...]` sections (a process that reads no file never looks
+    /// up its own path: `/proc/self/exe` costs tens of microseconds at
+    /// every start-up).
+    pub fn load<E>(exe: E) -> (Config, Vec<ConfigWarning>)
+    where
+        E: FnOnce() -> Option<std::path::PathBuf>,
+    {
         let env = |name: &str| std::env::var(name).ok();
         let (path, explicit) = match env(vars::CONFIG).filter(|v| !v.trim().is_empty()) {
             Some(p) => (p.trim().to_string(), true),
@@ -393,7 +401,11 @@ impl Config {
                 None
             }
         };
-        let exe = exe.map(|p| p.to_string_lossy().into_owned());
+        let exe = text
+            .as_deref()
+            .filter(|t| crate::conffile::has_program_sections(t))
+            .and_then(|_| exe())
+            .map(|p| p.to_string_lossy().into_owned());
         let (config, mut warnings) = Self::from_file_and_env(
             text.as_deref().map(|t| (path.as_str(), t)),
             exe.as_deref(),

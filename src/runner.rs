@@ -34,6 +34,9 @@ pub struct BenchArgs {
     /// Each guarded configuration also with every detector off and with
     /// each one alone (`--detectors`).
     pub detectors: bool,
+    /// Another build of the library to run beside each guarded
+    /// configuration (`--before PATH`: `NAME-before`).
+    pub before: Option<PathBuf>,
 }
 
 fn repo_root() -> PathBuf {
@@ -64,6 +67,7 @@ pub fn parse(args: &[String], lib: PathBuf) -> Result<Option<BenchArgs>, String>
         syscalls: false,
         seccomp: Vec::new(),
         detectors: false,
+        before: None,
     };
     let mut i = 0;
     while i < args.len() {
@@ -102,6 +106,7 @@ pub fn parse(args: &[String], lib: PathBuf) -> Result<Option<BenchArgs>, String>
             "--iwasm" => b.iwasm = v.into(),
             "--manifest" => b.manifest = v.into(),
             "--lib" => b.lib = v.into(),
+            "--before" => b.before = Some(v.into()),
             "--configs" => b.configs = v.split(',').map(String::from).collect(),
             "--windows" => {
                 b.windows = v.split(',').map(String::from).collect();
@@ -271,7 +276,8 @@ pub(crate) fn configs(b: &BenchArgs, has_pku: bool) -> (Vec<BenchConfig>, Vec<St
     } else {
         configs
     };
-    (configs, skipped)
+    let before = b.before.as_ref().map(|p| p.to_string_lossy().into_owned());
+    (bench::with_before(configs, before.as_deref()), skipped)
 }
 
 /// Removes the library and its variables from a child's environment.

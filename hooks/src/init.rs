@@ -71,7 +71,7 @@ pub extern "C" fn jitguard_init() {
 fn start_up() -> Option<(bool, bool)> {
     real::resolve_all();
     writers::record_startup_modules();
-    let (config, warnings) = Config::load(std::fs::read_link("/proc/self/exe").ok().as_deref());
+    let (config, warnings) = Config::load(|| std::fs::read_link("/proc/self/exe").ok());
     log::set_level(config.log);
     for w in &warnings {
         // Always shown: a bad value must never pass silently.
@@ -83,7 +83,11 @@ fn start_up() -> Option<(bool, bool)> {
         return None;
     }
     let protection = choose_protection(&config);
-    vault::scrub_stack();
+    if protection.keys().is_some() {
+        // Only a key policy (built under pkey) carries the per-run secret
+        // through start-up's stack; scrubbing faults in 32 KiB of it.
+        vault::scrub_stack();
+    }
     let g = state::set_globals(Globals { config, protection });
     crate::attest::init(rand::rngs::OsRng.next_u64());
     // The modules' own gadgets are only reported (stats file, info log):

@@ -8,8 +8,8 @@ use jg::config::LogLevel;
 /// Frozen after start-up, like the rest of the reporting settings: a
 /// store there would silence the reports.
 #[link_section = "jitguard_frozen"]
-static LEVEL: crate::vault::Paged<AtomicU8> =
-    crate::vault::Paged(AtomicU8::new(LogLevel::Warn as u8));
+static LEVEL: crate::vault::OwnState<AtomicU8> =
+    crate::vault::OwnState(AtomicU8::new(LogLevel::Warn as u8));
 
 pub fn set_level(l: LogLevel) {
     LEVEL.store(l as u8, Ordering::Relaxed);
@@ -49,13 +49,21 @@ use jg::config::{Config, Report};
 
 /// The report destination in force (Report as u8); Auto until configured.
 #[link_section = "jitguard_frozen"]
-static REPORT: crate::vault::Paged<AtomicU8> = crate::vault::Paged(AtomicU8::new(0));
-/// Seconds east of UTC, taken at start-up (localtime_r is not
-/// async-signal-safe, so the handler only adds this).
+static REPORT: crate::vault::OwnState<AtomicU8> = crate::vault::OwnState(AtomicU8::new(0));
+/// Seconds east of UTC, learnt by `learn_time_zone` outside any signal
+/// handler (localtime_r reads the time-zone file, about 30 µs, and is not
+/// async-signal-safe), once there is something to report about: at the
+/// first guarded region, or at start-up when the seccomp filter traps.
+/// A line reported before (a write into jitguard's own state, say) is
+/// stamped in UTC. Ordinary memory, learnt after the frozen section is
+/// sealed: a wrong value only misdates lines, and local syslog daemons
+/// (rsyslog's imuxsock, journald) stamp them with their own reception
+/// time anyway.
+static UTC_OFFSET: AtomicI64 = AtomicI64::new(0);
+static UTC_KNOWN: AtomicBool = AtomicBool::new(false);
 #[link_section = "jitguard_frozen"]
-static UTC_OFFSET: crate::vault::Paged<AtomicI64> = crate::vault::Paged(AtomicI64::new(0));
-#[link_section = "jitguard_frozen"]
-static SYSLOG_READY: crate::vault::Paged<AtomicBool> = crate::vault::Paged(AtomicBool::new(false));
+static SYSLOG_READY: crate::vault::OwnState<AtomicBool> =
+    crate::vault::OwnState(AtomicBool::new(false));
 
 /// The system log's socket address, filled once at start-up, before the
 /// handlers can report, and only read afterwards.
@@ -64,8 +72,8 @@ struct SyslogAddr(core::cell::UnsafeCell<(libc::sockaddr_un, libc::socklen_t)>);
 // read only after SYSLOG_READY is acquired.
 unsafe impl Sync for SyslogAddr {}
 #[link_section = "jitguard_frozen"]
-static SYSLOG_ADDR: crate::vault::Paged<SyslogAddr> =
-    crate::vault::Paged(SyslogAddr(core::cell::UnsafeCell::new((
+static SYSLOG_ADDR: crate::vault::OwnState<SyslogAddr> =
+    crate::vault::OwnState(SyslogAddr(core::cell::UnsafeCell::new((
         // SAFETY: sockaddr_un is plain data; all zeroes is a valid value.
         unsafe { core::mem::zeroed() },
         0,
@@ -93,14 +101,6 @@ fn report_of(code: u8) -> Report {
 /// start-up (it allocates nothing later, but it may call localtime_r).
 pub fn configure(config: &Config) {
     REPORT.store(report_code(config.report), Ordering::Relaxed);
-    // SAFETY: plain libc calls on our own stack values.
-    unsafe {
-        let now = libc::time(core::ptr::null_mut());
-        let mut tm: libc::tm = core::mem::zeroed();
-        if !libc::localtime_r(&now, &mut tm).is_null() {
-            UTC_OFFSET.store(tm.tm_gmtoff, Ordering::Relaxed);
-        }
-    }
     let path = config.syslog_socket.as_bytes();
     // SAFETY: SYSLOG_READY is still false: no reader looks at the address.
     let slot = unsafe { &mut *SYSLOG_ADDR.0 .0.get() };
@@ -118,6 +118,23 @@ pub fn configure(config: &Config) {
     }
     slot.1 = (core::mem::size_of::<libc::sa_family_t>() + path.len() + 1) as libc::socklen_t;
     SYSLOG_READY.store(true, Ordering::Release);
+}
+
+/// Learns the local time zone's offset for report lines (once; never in
+/// a signal handler). See UTC_OFFSET.
+pub fn learn_time_zone() {
+    if UTC_KNOWN.load(Ordering::Acquire) {
+        return;
+    }
+    // SAFETY: plain libc calls on our own stack values.
+    unsafe {
+        let now = libc::time(core::ptr::null_mut());
+        let mut tm: libc::tm = core::mem::zeroed();
+        if !libc::localtime_r(&now, &mut tm).is_null() {
+            UTC_OFFSET.store(tm.tm_gmtoff, Ordering::Relaxed);
+        }
+    }
+    UTC_KNOWN.store(true, Ordering::Release);
 }
 
 /// Whether fd 2 is an open terminal (closed: F_GETFD fails).

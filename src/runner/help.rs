@@ -9,6 +9,7 @@ USAGE:
                    [--iwasm PATH] [--manifest PATH] [--lib PATH]
                    [--windows call,insn] [--configs C,C] [--startup]
                    [--syscalls] [--seccomp off,trap] [--detectors]
+                   [--before PATH]
 
 Runs each workload of the manifest (default: workloads/manifest.tsv, kinds
 kernel,big,compile), and the native `memcpy_bench` (kind micro: libc memcpy
@@ -37,6 +38,10 @@ detector alone: NAME-attest (attestation on open and at exit), NAME-sweep100
 detector's cost reads as a ratio beside NAME-bare.
 
 --configs C,C keeps only these guarded configurations (stock always runs).
+
+--before PATH adds, beside every guarded configuration NAME, NAME-before:
+the same settings with the library at PATH (an earlier build), so a
+change and its baseline are measured in one run beside the same stock runs.
 
 Writes DIR/results.csv, results.json, table.md and chart.svg (default DIR:
 target/bench).

@@ -174,6 +174,13 @@ pub(crate) fn run(b: &BenchArgs) -> Result<(), String> {
     let mut guarded: Vec<(String, Vec<(String, String)>)> = Vec::new();
     if b.configs.is_empty() || b.configs.iter().any(|c| c == "defaults") {
         guarded.push(("defaults".to_string(), Vec::new()));
+        if let Some(lib) = &b.before {
+            let lib = lib.to_string_lossy().into_owned();
+            guarded.push((
+                "defaults-before".to_string(),
+                vec![("LD_PRELOAD".to_string(), lib)],
+            ));
+        }
     }
     if !b.configs.is_empty() {
         let (all, _) = configs(b, has_pku);

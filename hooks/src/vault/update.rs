@@ -4,7 +4,7 @@
 use super::{arena, params, vault_range, Mode};
 use crate::{pkru, sys};
 use core::cell::Cell;
-use core::sync::atomic::{AtomicU32, Ordering::*};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 use jg::pkru::{KeySet, Pkru};
 
 thread_local! {
@@ -15,21 +15,22 @@ thread_local! {
     static UPDATING: Cell<u32> = const { Cell::new(0) };
 }
 
-/// The lock that serialises updates (and the arena): a thread id, with a
-/// depth so that nested updates go through. Ordinary memory: corrupting
-/// it can stall jitguard, never open the vault (the open itself is
-/// decided per update, on the updating thread's stack). The id is the
-/// kernel's, asked each time (a cached id is writable memory).
-pub(super) static OWNER: AtomicU32 = AtomicU32::new(0);
+/// The lock that serialises updates (and the arena): the owner's
+/// `sys::thread_key`, with a depth so that nested updates go through.
+/// Ordinary memory: corrupting it can stall jitguard, never open the
+/// vault (the open itself is decided per update, on the updating
+/// thread's stack). The key is read from the thread itself each time (a
+/// cached id would be writable memory).
+pub(super) static OWNER: AtomicU64 = AtomicU64::new(0);
 static DEPTH: AtomicU32 = AtomicU32::new(0);
 
 /// Read-only mode: the thread whose update has the pages writable, in
 /// the vault itself (only an open vault can name an updater).
 #[link_section = "jitguard_vault"]
-static UPDATER: super::Paged<AtomicU32> = super::Paged(AtomicU32::new(0));
+static UPDATER: super::OwnState<AtomicU64> = super::OwnState(AtomicU64::new(0));
 
 fn lock() -> bool {
-    let me = sys::gettid();
+    let me = sys::thread_key();
     if OWNER.load(Acquire) == me {
         DEPTH.fetch_add(1, Relaxed);
         return false;
@@ -60,7 +61,7 @@ pub fn updating() -> bool {
         Mode::Key => pkru::read().can_write(p.vault_key as u32),
         Mode::ReadOnly => {
             let u = UPDATER.load(Acquire);
-            u != 0 && u == sys::gettid()
+            u != 0 && u == sys::thread_key()
         }
         Mode::Open => UPDATING.with(|u| u.get() > 0),
     }
@@ -124,7 +125,7 @@ impl Open {
             Mode::ReadOnly => {
                 if outermost {
                     set_vault_prot(libc::PROT_READ | libc::PROT_WRITE);
-                    UPDATER.store(sys::gettid(), Release);
+                    UPDATER.store(sys::thread_key(), Release);
                     o.made_writable = true;
                 }
             }
@@ -205,8 +206,8 @@ pub fn lock_for_fork() {
 /// Only after `lock_for_fork` on this thread, in the parent or the child.
 pub unsafe fn unlock_after_fork(child: bool) {
     if child {
-        // The child's thread id differs from the parent's: release by
-        // hand.
+        // The child's thread is not the parent's locking thread (its id
+        // differs, its FS base may not): release by hand.
         DEPTH.store(0, Relaxed);
         OWNER.store(0, Release);
     } else {

@@ -8,7 +8,7 @@
 use super::modules::loaded_modules;
 use crate::published::{Published, ReadGuard, Readers};
 use crate::state::globals;
-use crate::vault::{self, Paged, VaultCell};
+use crate::vault::{self, OwnState, VaultCell};
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use jg::config::Mode;
 use jg::coverage::{self, Judges};
@@ -84,7 +84,7 @@ pub type ViewGuard = ReadGuard<'static, View, 8>;
 
 static VIEW_READERS: Readers = Readers::new();
 #[link_section = "jitguard_vault"]
-static VIEW: Paged<Published<View>> = Paged(Published::new(&VIEW_READERS));
+static VIEW: OwnState<Published<View>> = OwnState(Published::new(&VIEW_READERS));
 
 /// A profile chosen for this process, with its name entries resolved per
 /// module (kept across rebuilds).
@@ -110,7 +110,7 @@ struct Chosen {
 static CHOSEN_LOCK: Mutex<()> = Mutex::new(());
 
 #[link_section = "jitguard_vault"]
-static CHOSEN: Paged<VaultCell<Chosen>> = Paged(VaultCell::new(Chosen {
+static CHOSEN: OwnState<VaultCell<Chosen>> = OwnState(VaultCell::new(Chosen {
     started: false,
     learning: false,
     given: None,
@@ -153,6 +153,8 @@ fn build_first(c: &mut Chosen) {
     }
     c.started = true;
     let t0 = crate::sys::now_ns();
+    // Reports may follow from here on, some from signal handlers.
+    crate::log::learn_time_zone();
     let config = &globals().config;
     match (config.mode, config.profile.as_deref()) {
         (Mode::Learn, Some(_)) => c.learning = true,
