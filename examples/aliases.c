@@ -31,6 +31,8 @@
  *                grown part (page 12) through the moved view
  *   early        the views a preloaded library mapped before jitguard
  *                started (examples/aliases_early.c)
+ *   early-rwx    the anonymous W+X page that library mapped before
+ *                jitguard started
  *   loop         memfd-rx; 2,000 emits into 16 pages, checked and summed
  *
  * With ALIASES_SMAPS=FILE, /proc/self/smaps is copied to FILE at the end
@@ -259,6 +261,15 @@ int main(int argc, char **argv)
         }
         views(&rw, &x);
         exercise(rw, x, attack);
+    } else if (!strcmp(s, "early-rwx")) {
+        unsigned char *(*page)(void) =
+            (unsigned char *(*)(void))dlsym(RTLD_DEFAULT, "aliases_early_rwx");
+        if (!page) {
+            fprintf(stderr, "preload libaliases_early.so\n");
+            return 2;
+        }
+        rw = page();
+        exercise(rw, rw, attack);
     } else if (!strcmp(s, "loop")) {
         dual(memfd(LEN), &rw, &x, PROT_READ | PROT_EXEC);
         long sum = 0;

@@ -4,7 +4,9 @@
  * libjitguard.so: LD_PRELOAD="libjitguard.so:libaliases_early.so"; the
  * later preload is initialised first). jitguard finds the two views in
  * /proc/self/maps at start-up. `aliases early` (examples/aliases.c) gets
- * them through aliases_early_views.
+ * them through aliases_early_views. It also maps one anonymous W+X page
+ * (`aliases early-rwx` gets it through aliases_early_rwx), which
+ * jitguard must find and guard at start-up too.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -14,7 +16,7 @@
 
 #define LEN (16 * 4096)
 
-static unsigned char *rw_view, *x_view;
+static unsigned char *rw_view, *x_view, *rwx_page;
 
 void aliases_early_views(unsigned char **rw, unsigned char **x)
 {
@@ -22,8 +24,18 @@ void aliases_early_views(unsigned char **rw, unsigned char **x)
     *x = x_view;
 }
 
+unsigned char *aliases_early_rwx(void)
+{
+    return rwx_page;
+}
+
 __attribute__((constructor)) static void map_views(void)
 {
+    rwx_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (rwx_page == MAP_FAILED) {
+        perror("mmap rwx");
+        exit(2);
+    }
     int fd = memfd_create("aliases-early", 0);
     if (fd < 0 || ftruncate(fd, LEN) != 0) {
         perror("memfd");

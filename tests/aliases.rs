@@ -260,6 +260,16 @@ fn the_rw_views_pages_are_keyed_or_write_protected() {
 /// /proc/self/maps at start-up and guarded the same way.
 #[test]
 fn views_mapped_before_start_up_are_guarded() {
+    mapped_before_start_up_is_guarded("early");
+}
+
+/// So is anonymous W+X memory mapped before jitguard started.
+#[test]
+fn wx_memory_mapped_before_start_up_is_guarded() {
+    mapped_before_start_up_is_guarded("early-rwx");
+}
+
+fn mapped_before_start_up_is_guarded(scenario: &str) {
     let early = example_with(
         "aliases_early",
         "libaliases_early.so",
@@ -276,20 +286,20 @@ fn views_mapped_before_start_up_are_guarded() {
         }
         c.output().unwrap().into()
     };
-    let control = run(early.display().to_string(), &["early", "attack"], &[]);
-    assert!(control.stdout.contains(LANDED), "control: {control:?}");
-    let p = profile("early");
+    let control = run(early.display().to_string(), &[scenario, "attack"], &[]);
+    assert!(control.stdout.contains(LANDED), "{scenario} control: {control:?}");
+    let p = profile(scenario);
     let both = format!("{}:{}", lib().display(), early.display());
     for backend in backends() {
         let env = [
             ("JITGUARD_BACKEND", backend),
             ("JITGUARD_PROFILE", p.to_str().unwrap()),
         ];
-        let benign = run(both.clone(), &["early"], &env);
-        assert_eq!(benign.stdout, "code() = 42\n", "{backend}: {benign:?}");
+        let benign = run(both.clone(), &[scenario], &env);
+        assert_eq!(benign.stdout, "code() = 42\n", "{scenario} {backend}: {benign:?}");
         assert_eq!(benign.code, Some(0), "{backend}: {}", benign.stderr);
-        let got = run(both.clone(), &["early", "attack"], &env);
-        assert!(!got.stdout.contains(LANDED), "{backend}: the store landed");
+        let got = run(both.clone(), &[scenario, "attack"], &env);
+        assert!(!got.stdout.contains(LANDED), "{scenario} {backend}: the store landed");
         assert!(
             got.stderr.contains("jitguard: denied write") && got.stderr.contains("rogue_store"),
             "{backend}: {}",

@@ -106,11 +106,9 @@ fn start_up() -> Option<(bool, bool)> {
         return None;
     }
     log::configure(&g.config);
-    // One read of the memory map serves the main thread's stack bounds
-    // and the W+X mappings made before start-up.
-    let maps = std::fs::read_to_string("/proc/self/maps")
-        .map(|t| jg::maps::parse_maps(&t))
-        .unwrap_or_default();
+    // One look at the memory map serves the main thread's stack bounds,
+    // the shared views and the W+X mappings made before start-up.
+    let maps = crate::procmap::startup_mappings(sys::stack_pointer());
     crate::stack::record_main_thread(&maps);
     crate::persona::check_personality_at_start();
     crate::aliases::record_existing(&maps);

@@ -43,6 +43,7 @@ mod log;
 mod mapping;
 mod memfile;
 mod persona;
+mod procmap;
 mod pkru;
 mod protect;
 mod published;
