@@ -17,6 +17,7 @@
  *             (not executable, so not guarded) mapping of it is written
  * and the program goes on (second argument):
  *   open      re-emits into page 0 (the write opens the page again)
+ *   rep-open  the same by a `rep movsb` (jitguard's REP emulation)
  *   exit      prints the answer and exits
  *   sleep     prints the answer, sleeps 0.6 s, prints "slept" and exits
  * Other scenarios:
@@ -53,6 +54,14 @@ static void *(*volatile copy)(void *, const void *, size_t) = memcpy;
 /* The emitter: one memcpy into the code region. */
 __attribute__((noinline)) static void emit(size_t at, const void *bytes, size_t n) {
     copy(code + at, bytes, n);
+}
+
+/* The same emit as one `rep movsb` of the program's own: jitguard
+ * completes such a string store itself (its REP emulation), which checks
+ * the pages before it opens them. */
+__attribute__((noinline)) static void emit_rep(size_t at, const void *bytes, size_t n) {
+    void *dst = code + at;
+    __asm__ volatile("rep movsb" : "+D"(dst), "+S"(bytes), "+c"(n) : : "memory");
 }
 
 static int call_at(size_t at) { return ((int (*)(void))(code + at))(); }
@@ -115,6 +124,10 @@ static void map_region(int shared) {
 static void go_on(const char *then) {
     if (!strcmp(then, "open")) {
         emit(64, ret42, sizeof ret42); /* page 0 again */
+        printf("re-emitted\n");
+        answer();
+    } else if (!strcmp(then, "rep-open")) {
+        emit_rep(64, ret42, sizeof ret42); /* page 0 again, by REP */
         printf("re-emitted\n");
         answer();
     } else if (!strcmp(then, "exit")) {

@@ -128,8 +128,14 @@ mod tests {
             256,
         );
         assert_eq!(q.size, 104);
-        assert_eq!(q.query_flags, VMA_WRITABLE | VMA_EXECUTABLE | COVERING_OR_NEXT_VMA);
-        assert_eq!((q.query_addr, q.vma_name_addr, q.vma_name_size), (0x7000, 0x1234, 256));
+        assert_eq!(
+            q.query_flags,
+            VMA_WRITABLE | VMA_EXECUTABLE | COVERING_OR_NEXT_VMA
+        );
+        assert_eq!(
+            (q.query_addr, q.vma_name_addr, q.vma_name_size),
+            (0x7000, 0x1234, 256)
+        );
         let c = ProcmapQuery::request(Question::Covering(0x7ffd_0000), 0, 0, 0);
         assert_eq!((c.query_flags, c.query_addr), (0, 0x7ffd_0000));
     }
@@ -149,7 +155,10 @@ mod tests {
             ..ProcmapQuery::default()
         };
         let m = q.mapping(&name);
-        assert_eq!((m.start, m.end, m.offset, m.inode, m.dev), (0x1000, 0x3000, 0x2000, 42, (0, 1)));
+        assert_eq!(
+            (m.start, m.end, m.offset, m.inode, m.dev),
+            (0x1000, 0x3000, 0x2000, 42, (0, 1))
+        );
         assert!(m.read && m.write && !m.exec && !m.private);
         assert_eq!(m.path, "/memfd:vmem (deleted)");
         // No name (anonymous memory): an empty path.

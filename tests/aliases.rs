@@ -287,7 +287,10 @@ fn mapped_before_start_up_is_guarded(scenario: &str) {
         c.output().unwrap().into()
     };
     let control = run(early.display().to_string(), &[scenario, "attack"], &[]);
-    assert!(control.stdout.contains(LANDED), "{scenario} control: {control:?}");
+    assert!(
+        control.stdout.contains(LANDED),
+        "{scenario} control: {control:?}"
+    );
     let p = profile(scenario);
     let both = format!("{}:{}", lib().display(), early.display());
     for backend in backends() {
@@ -296,10 +299,16 @@ fn mapped_before_start_up_is_guarded(scenario: &str) {
             ("JITGUARD_PROFILE", p.to_str().unwrap()),
         ];
         let benign = run(both.clone(), &[scenario], &env);
-        assert_eq!(benign.stdout, "code() = 42\n", "{scenario} {backend}: {benign:?}");
+        assert_eq!(
+            benign.stdout, "code() = 42\n",
+            "{scenario} {backend}: {benign:?}"
+        );
         assert_eq!(benign.code, Some(0), "{backend}: {}", benign.stderr);
         let got = run(both.clone(), &[scenario, "attack"], &env);
-        assert!(!got.stdout.contains(LANDED), "{scenario} {backend}: the store landed");
+        assert!(
+            !got.stdout.contains(LANDED),
+            "{scenario} {backend}: the store landed"
+        );
         assert!(
             got.stderr.contains("jitguard: denied write") && got.stderr.contains("rogue_store"),
             "{backend}: {}",

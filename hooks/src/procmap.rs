@@ -40,7 +40,9 @@ fn ask(fd: i32, sp: u64) -> Option<Vec<Mapping>> {
             // `struct procmap_query` whose size field says so) and writes
             // at most `vma_name_size` bytes into `name`; both live across
             // the call.
-            let r = unsafe { crate::sys::syscall!(libc::SYS_ioctl, fd, q::PROCMAP_QUERY, &raw mut req) };
+            let r = unsafe {
+                crate::sys::syscall!(libc::SYS_ioctl, fd, q::PROCMAP_QUERY, &raw mut req)
+            };
             if r < 0 {
                 match crate::sys::errno() {
                     libc::ENOENT => break,

@@ -121,19 +121,24 @@ pub fn emulate(s: RepState, fault_addr: u64) -> Option<RepDone> {
     // pkey: the handler's own PKRU is open, and the pages keep their keys
     // (pages still under the reserve key stay there: that key is never
     // opened, so they are as sealed as keyed pages).
-    let p = protection();
-    if !p.open_range_for_handler(dlo, dhi) {
-        return None;
-    }
+    // Checked while still sealed: under mprotect the opening makes the
+    // pages writable by every thread, and another thread's store landing
+    // between the opening and the check (a concurrent writer of the same
+    // code page, such as a second compiler thread's allocator) read as
+    // tampering and killed the runtime.
     if !crate::attest::rep_begin(dlo, dhi) {
         // Tampered code under the destination, enforce mode: nothing
         // written, the registers unchanged; the instruction faults again
         // and the process dies by SIGSEGV.
-        p.seal_range(dlo, dhi);
         return Some(RepDone {
             after: s.regs,
             next_rip: None,
         });
+    }
+    let p = protection();
+    if !p.open_range_for_handler(dlo, dhi) {
+        crate::attest::rep_abandoned(dlo, dhi);
+        return None;
     }
     // Restored, not cleared: a program handler chained from a fault inside
     // this copy may run an emulation of its own.

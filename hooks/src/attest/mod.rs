@@ -324,6 +324,19 @@ fn rep_checked(t: &Table, lo: u64, hi: u64) -> bool {
     !fatal
 }
 
+/// The REP emulation gave up after `rep_begin` (the pages could not be
+/// opened): nothing was written; the open counts go back.
+pub fn rep_abandoned(lo: u64, hi: u64) {
+    if table().is_none() {
+        return;
+    }
+    let mut p = lo;
+    while p < hi {
+        close_bucket(bucket(p));
+        p += jg::PAGE_SIZE;
+    }
+}
+
 /// After the REP emulation wrote `[lo, hi)` for the instruction at `ip`.
 pub fn rep_end(lo: u64, hi: u64, ip: u64) {
     let Some(t) = table() else {
