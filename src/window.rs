@@ -226,6 +226,43 @@ impl Window {
     }
 }
 
+/// The pages of a window as runs of adjacent pages with one protection,
+/// for resealing each run with one system call (`prot_of` gives a page's
+/// protection, or None for a page no longer guarded, which is left
+/// alone). `seal(start, end, prot)` is called once per run, in address
+/// order. Allocation-free: called from the reseal paths.
+pub fn sealing_runs(
+    pages: &[u64],
+    prot_of: impl Fn(u64) -> Option<i32>,
+    mut seal: impl FnMut(u64, u64, i32),
+) {
+    let n = pages.len().min(MAX_OPEN_PAGES);
+    let mut sorted = [0u64; MAX_OPEN_PAGES];
+    sorted[..n].copy_from_slice(&pages[..n]);
+    sorted[..n].sort_unstable();
+    let mut run: Option<(u64, u64, i32)> = None;
+    for (i, &page) in sorted[..n].iter().enumerate() {
+        if i > 0 && sorted[i - 1] == page {
+            continue;
+        }
+        let prot = prot_of(page);
+        match (run, prot) {
+            (Some((s, e, p)), Some(q)) if e == page && p == q => {
+                run = Some((s, e + crate::PAGE_SIZE, p))
+            }
+            _ => {
+                if let Some((s, e, p)) = run.take() {
+                    seal(s, e, p);
+                }
+                run = prot.map(|q| (page, page + crate::PAGE_SIZE, q));
+            }
+        }
+    }
+    if let Some((s, e, p)) = run {
+        seal(s, e, p);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,5 +354,34 @@ mod tests {
         let insn = Window::insn(0, 6, false, 0);
         assert_eq!(insn.keys_for_context(false), KeySet::single(6));
         assert_eq!(Window::Closed.keys_for_context(true), KeySet::EMPTY);
+    }
+
+    #[test]
+    fn adjacent_pages_of_one_protection_reseal_as_one_run() {
+        let mut got = Vec::new();
+        let prot = |p: u64| match p {
+            0x5000 => None,
+            0x9000 => Some(7),
+            _ => Some(5),
+        };
+        sealing_runs(
+            &[
+                0x3000, 0x1000, 0x2000, 0x2000, 0x5000, 0x6000, 0x8000, 0x9000,
+            ],
+            prot,
+            |s, e, p| got.push((s, e, p)),
+        );
+        assert_eq!(
+            got,
+            [
+                (0x1000, 0x4000, 5),
+                (0x6000, 0x7000, 5),
+                (0x8000, 0x9000, 5),
+                (0x9000, 0xa000, 7)
+            ]
+        );
+        let mut none = 0;
+        sealing_runs(&[], prot, |_, _, _| none += 1);
+        assert_eq!(none, 0);
     }
 }

@@ -243,11 +243,14 @@ impl Protection {
     /// alone. mprotect only.
     pub fn seal_pages(&self, pages: &[u64]) {
         if let Protection::Mprotect = self {
-            for &page in pages {
-                if let Some(prot) = regions::guarded_prot(page) {
-                    let _ = sys::mprotect(page, jg::PAGE_SIZE, self.sealed_prot(prot));
-                }
-            }
+            // Adjacent pages of one protection in one call.
+            jg::window::sealing_runs(
+                pages,
+                |page| regions::guarded_prot(page).map(|prot| self.sealed_prot(prot)),
+                |start, end, prot| {
+                    let _ = sys::mprotect(start, end - start, prot);
+                },
+            );
         }
     }
 
