@@ -4,7 +4,8 @@
 //! context, so a sequence straddling two pages is seen: with attestation
 //! on, from the neighbours' records (under their locks; a neighbour with
 //! no record was never written through a window and gives none), without
-//! it read by process_vm_readv. Runs in handlers: no allocation.
+//! it read directly from guarded neighbours. Runs in handlers: no
+//! allocation, no system call.
 
 use crate::attest::Writer;
 use crate::counters::{self, COUNTERS};
@@ -16,16 +17,38 @@ use jg::config::{Gadgets, Mode};
 static LINES: AtomicU64 = AtomicU64::new(0);
 const MAX_LINES: u64 = 100;
 
-/// Without attestation (no records): the scan with its context read by
-/// process_vm_readv (a neighbour may be unmapped): two system calls.
+/// Without attestation (no records): the scan with its context read
+/// directly from a neighbour that is guarded and readable too (mapped:
+/// the same documented limit as the body's own read, which no record lock
+/// keeps from a concurrent munmap). A neighbour outside guard gives no
+/// context, as it gives none with attestation (it was never written
+/// through a window): reading it, perhaps unmapped, took a
+/// process_vm_readv, about one per window (WAMR resealing its code
+/// heap's first page each time), on a fault path that makes no other
+/// system call under pkey.
 pub fn scan_with_read_context(page: u64, body: &[u8]) {
     let mut before = [0u8; 3];
     let mut after = [0u8; 2];
-    let nb = crate::sys::read_prefix_as(crate::sys::pid(), page - 3, &mut before);
-    // A partial read stops at the first unreadable byte.
-    let before: &[u8] = if nb == 3 { &before } else { &[] };
-    let na = crate::sys::read_prefix_as(crate::sys::pid(), page + jg::PAGE_SIZE, &mut after);
-    scan_page(page, before, body, &after[..na], 0);
+    let nb = edge(page - jg::PAGE_SIZE, page - 3, &mut before);
+    let na = edge(page + jg::PAGE_SIZE, page + jg::PAGE_SIZE, &mut after);
+    scan_page(page, &before[..nb], body, &after[..na], 0);
+}
+
+/// Copies the bytes at `addr` (inside `neighbour`) into `buf` if that
+/// page is guarded and readable; returns how many were read (all or
+/// none).
+fn edge(neighbour: u64, addr: u64, buf: &mut [u8]) -> usize {
+    let readable =
+        crate::regions::guarded_prot(neighbour).is_some_and(|p| p & libc::PROT_READ != 0);
+    if !readable {
+        return 0;
+    }
+    // SAFETY: `[addr, addr + buf.len())` lies inside `neighbour`, a
+    // guarded page whose protection has PROT_READ: mapped and readable
+    // (the caller made jitguard's keys readable), as for the page being
+    // scanned.
+    unsafe { core::ptr::copy_nonoverlapping(addr as *const u8, buf.as_mut_ptr(), buf.len()) };
+    buf.len()
 }
 
 /// Scans `body`, the bytes of guarded `page` (kept mapped by the caller),
