@@ -309,3 +309,59 @@ fn a_stalled_update_leaves_the_vault_closed() {
         "hijacked",
     );
 }
+
+/// The protected sections are whole pages of their own in the built
+/// library (hooks/sections.ld): no ordinary data shares a page with them,
+/// so protecting them protects nothing else and leaves nothing of theirs
+/// out. (Without the script, jitguard says so at start-up and leaves its
+/// state writable: this catches a build that lost it.)
+#[test]
+fn own_state_sections_are_whole_pages_of_their_own() {
+    let out = Command::new("readelf")
+        .args(["-S", "-W"])
+        .arg(lib())
+        .output()
+        .expect("readelf (binutils)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "[Nr] Name Type Address Off Size ES Flg ...": allocated sections.
+    let mut sections = Vec::new();
+    for l in text.lines() {
+        let Some(rest) = l.trim_start().strip_prefix('[') else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // After "Nr]": name, type, address, offset, size, entsize, flags.
+        if f.len() < 7 || f[1].starts_with("Name") {
+            continue;
+        }
+        let (name, addr, size, flags) = (f[1], f[3], f[5], f[7.min(f.len() - 1)]);
+        let (Ok(addr), Ok(size)) = (u64::from_str_radix(addr, 16), u64::from_str_radix(size, 16))
+        else {
+            continue;
+        };
+        if addr != 0 && size != 0 && (flags.contains('A') || name.starts_with("jitguard_")) {
+            sections.push((name.to_string(), addr, size));
+        }
+    }
+    let own: Vec<_> = sections
+        .iter()
+        .filter(|(n, _, _)| {
+            ["jitguard_vault", "jitguard_secret", "jitguard_frozen"].contains(&n.as_str())
+        })
+        .collect();
+    assert_eq!(own.len(), 3, "{text}");
+    for (name, addr, size) in &own {
+        assert_eq!(addr % 4096, 0, "{name} starts mid-page");
+        assert_eq!(size % 4096, 0, "{name} ends mid-page");
+        for (other, a, s) in &sections {
+            if own.iter().any(|(n, _, _)| n == other) {
+                continue;
+            }
+            let (lo, hi) = (a & !4095, (a + s + 4095) & !4095);
+            assert!(
+                hi <= *addr || lo >= addr + size,
+                "{other} ({a:#x}+{s:#x}) shares a page with {name} ({addr:#x}+{size:#x})"
+            );
+        }
+    }
+}

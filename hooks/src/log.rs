@@ -180,7 +180,7 @@ fn send_syslog(line: &[u8]) {
     jg::syslog::format(
         &mut buf,
         jg::syslog::severity_of(line),
-        now + UTC_OFFSET.load(Ordering::Relaxed),
+        now.wrapping_add(UTC_OFFSET.load(Ordering::Relaxed)),
         crate::sys::getpid(),
         line,
     );

@@ -30,9 +30,10 @@ fn ask(fd: i32, sp: u64) -> Option<Vec<Mapping>> {
     let mut out = Vec::new();
     for question in q::startup_questions(sp) {
         let mut addr = 0;
+        let mut ended = false;
         // A walk ends at ENOENT; a map never has more mappings than
         // vm.max_map_count, so the bound only stops a kernel that
-        // misanswers.
+        // misanswers (and then the text map is read).
         for _ in 0..1 << 20 {
             let mut req =
                 ProcmapQuery::request(question, addr, name.as_mut_ptr() as u64, name.len() as u32);
@@ -45,16 +46,25 @@ fn ask(fd: i32, sp: u64) -> Option<Vec<Mapping>> {
             };
             if r < 0 {
                 match crate::sys::errno() {
-                    libc::ENOENT => break,
+                    libc::ENOENT => {
+                        ended = true;
+                        break;
+                    }
                     _ => return None,
                 }
             }
             q::add_unique(&mut out, req.mapping(&name));
             match question {
-                Question::Covering(_) => break,
+                Question::Covering(_) => {
+                    ended = true;
+                    break;
+                }
                 Question::EveryWith(_) if req.vma_end > addr => addr = req.vma_end,
                 Question::EveryWith(_) => return None,
             }
+        }
+        if !ended {
+            return None;
         }
     }
     Some(out)

@@ -137,6 +137,8 @@ pub fn emulate(s: RepState, fault_addr: u64) -> Option<RepDone> {
     }
     let p = protection();
     if !p.open_range_for_handler(dlo, dhi) {
+        // A partial opening (a page unmapped meanwhile) is undone.
+        p.seal_range(dlo, dhi);
         crate::attest::rep_abandoned(dlo, dhi);
         return None;
     }

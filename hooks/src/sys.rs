@@ -216,48 +216,6 @@ pub fn getpid() -> u32 {
     unsafe { syscall!(libc::SYS_getpid) as u32 }
 }
 
-/// An identity of the calling thread that no store into memory can
-/// forge, for jitguard's own lock and updater checks: the FS base
-/// register (each thread's TLS block, read with `rdfsbase` where the
-/// kernel lets user space, HWCAP2_FSGSBASE, Linux 5.9 on), else the
-/// kernel's thread id (a system call each time). Never a cached id: that
-/// would be writable memory. Zero is never an identity.
-pub fn thread_key() -> u64 {
-    if fsgsbase() {
-        let v: u64;
-        // SAFETY: rdfsbase only reads the FS base register; fsgsbase()
-        // says the kernel enabled it for user space (it raises #UD
-        // otherwise).
-        unsafe {
-            core::arch::asm!("rdfsbase {}", out(reg) v, options(nomem, nostack, preserves_flags));
-        }
-        if v != 0 {
-            return v;
-        }
-    }
-    gettid() as u64
-}
-
-/// Whether user space may read the FS base directly (asked once; a
-/// corrupted answer costs a system call or raises SIGILL, never a false
-/// identity: the two kinds of value do not overlap).
-fn fsgsbase() -> bool {
-    use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
-    const HWCAP2_FSGSBASE: u64 = 1 << 1;
-    static KNOWN: AtomicU8 = AtomicU8::new(0);
-    match KNOWN.load(Relaxed) {
-        1 => false,
-        2 => true,
-        _ => {
-            // SAFETY: getauxval reads the auxiliary vector the loader
-            // saved; no memory of ours is passed.
-            let yes = unsafe { libc::getauxval(libc::AT_HWCAP2) } & HWCAP2_FSGSBASE != 0;
-            KNOWN.store(if yes { 2 } else { 1 }, Relaxed);
-            yes
-        }
-    }
-}
-
 /// The process id, fetched once (start-up and each fork child) instead of
 /// once per fault.
 static PID: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);

@@ -313,15 +313,20 @@ fn rep_checked(t: &Table, lo: u64, hi: u64) -> bool {
         }
         p += jg::PAGE_SIZE;
     }
+    if fatal {
+        // Nothing will be written: no bucket opens. (The instruction
+        // faults again and the process dies; should it not, because
+        // another window holds the page open meanwhile, the counts stay
+        // true.)
+        signals::die_by_segv_on_return();
+        return false;
+    }
     p = lo;
     while p < hi {
         open_bucket(bucket(p));
         p += jg::PAGE_SIZE;
     }
-    if fatal {
-        signals::die_by_segv_on_return();
-    }
-    !fatal
+    true
 }
 
 /// The REP emulation gave up after `rep_begin` (the pages could not be

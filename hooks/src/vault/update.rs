@@ -4,7 +4,7 @@
 use super::{arena, params, vault_range, Mode};
 use crate::{pkru, sys};
 use core::cell::Cell;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
+use core::sync::atomic::{AtomicU32, Ordering::*};
 use jg::pkru::{KeySet, Pkru};
 
 thread_local! {
@@ -15,22 +15,23 @@ thread_local! {
     static UPDATING: Cell<u32> = const { Cell::new(0) };
 }
 
-/// The lock that serialises updates (and the arena): the owner's
-/// `sys::thread_key`, with a depth so that nested updates go through.
-/// Ordinary memory: corrupting it can stall jitguard, never open the
-/// vault (the open itself is decided per update, on the updating
-/// thread's stack). The key is read from the thread itself each time (a
-/// cached id would be writable memory).
-pub(super) static OWNER: AtomicU64 = AtomicU64::new(0);
+/// The lock that serialises updates (and the arena): the owner's thread
+/// id, with a depth so that nested updates go through. Ordinary memory:
+/// corrupting it can stall jitguard, or let a second thread's update run
+/// beside the owner's (see SECURITY.md); it never opens the vault by
+/// itself (the open is decided per update, on the updating thread's
+/// stack). The id is the kernel's, asked at each outermost use (a cached
+/// id would be writable memory; an FS base is shared by threads cloned
+/// without their own TLS).
+pub(super) static OWNER: AtomicU32 = AtomicU32::new(0);
 static DEPTH: AtomicU32 = AtomicU32::new(0);
 
 /// Read-only mode: the thread whose update has the pages writable, in
 /// the vault itself (only an open vault can name an updater).
 #[link_section = "jitguard_vault"]
-static UPDATER: super::OwnState<AtomicU64> = super::OwnState(AtomicU64::new(0));
+static UPDATER: super::OwnState<AtomicU32> = super::OwnState(AtomicU32::new(0));
 
-fn lock() -> bool {
-    let me = sys::thread_key();
+fn lock(me: u32) -> bool {
     if OWNER.load(Acquire) == me {
         DEPTH.fetch_add(1, Relaxed);
         return false;
@@ -61,7 +62,7 @@ pub fn updating() -> bool {
         Mode::Key => pkru::read().can_write(p.vault_key as u32),
         Mode::ReadOnly => {
             let u = UPDATER.load(Acquire);
-            u != 0 && u == sys::thread_key()
+            u != 0 && u == sys::gettid()
         }
         Mode::Open => UPDATING.with(|u| u.get() > 0),
     }
@@ -101,11 +102,12 @@ impl Open {
         // opening the pages (or between closing and releasing). A nested
         // update (this thread holds the lock: the outer one holds the
         // signals off already) leaves the mask alone: the writer view's
-        // build nests one per allocation, and masking each cost two
-        // system calls, about 2,900 for WAMR's view.
-        let nested = OWNER.load(Acquire) == sys::thread_key();
+        // build freed and grew objects in nested updates, and masking
+        // each cost two system calls, about 2,900 for WAMR's view.
+        let me = sys::gettid();
+        let nested = OWNER.load(Acquire) == me;
         let mask = (p.mode != Mode::Open && !nested).then(|| sys::set_sigmask(&async_signals()));
-        let outermost = lock();
+        let outermost = lock(me);
         let mask = if outermost {
             mask
         } else {
@@ -130,7 +132,7 @@ impl Open {
             Mode::ReadOnly => {
                 if outermost {
                     set_vault_prot(libc::PROT_READ | libc::PROT_WRITE);
-                    UPDATER.store(sys::thread_key(), Release);
+                    UPDATER.store(me, Release);
                     o.made_writable = true;
                 }
             }
@@ -197,6 +199,11 @@ pub(super) fn set_vault_prot(prot: libc::c_int) {
 /// jitguard changes its own state. Objects `f` allocates go to the arena.
 /// `f` must not take other locks (the vault lock is innermost).
 pub fn update<R>(f: impl FnOnce() -> R) -> R {
+    // Nested in this thread's own update (start-up resolves each real
+    // function in one): the vault is open and the lock held already.
+    if updating() {
+        return f();
+    }
     let _open = Open::new();
     f()
 }
@@ -204,15 +211,15 @@ pub fn update<R>(f: impl FnOnce() -> R) -> R {
 /// Holds the vault lock across fork, so the child never inherits an
 /// update half done (or the lock held by a thread it does not have).
 pub fn lock_for_fork() {
-    let _ = lock();
+    let _ = lock(sys::gettid());
 }
 
 /// # Safety
 /// Only after `lock_for_fork` on this thread, in the parent or the child.
 pub unsafe fn unlock_after_fork(child: bool) {
     if child {
-        // The child's thread is not the parent's locking thread (its id
-        // differs, its FS base may not): release by hand.
+        // The child's thread id differs from the parent's: release by
+        // hand.
         DEPTH.store(0, Relaxed);
         OWNER.store(0, Release);
     } else {

@@ -144,6 +144,10 @@ pub fn ensure_view() {
     if VIEW.is_published() {
         return;
     }
+    // Reports may follow from here on, some from signal handlers. Outside
+    // the view's lock and the vault's update: localtime_r takes glibc's
+    // own lock and reads a file.
+    crate::log::learn_time_zone();
     with_chosen(build_first);
 }
 
@@ -153,8 +157,6 @@ fn build_first(c: &mut Chosen) {
     }
     c.started = true;
     let t0 = crate::sys::now_ns();
-    // Reports may follow from here on, some from signal handlers.
-    crate::log::learn_time_zone();
     let config = &globals().config;
     match (config.mode, config.profile.as_deref()) {
         (Mode::Learn, Some(_)) => c.learning = true,
