@@ -96,13 +96,15 @@ pub struct Allocator;
 // returned to it by address range; everything else is the C library's.
 unsafe impl GlobalAlloc for Allocator {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        // Inside an update this thread holds the vault lock and has the
-        // vault open already: no nested opening (one per allocation made
+        // Inside this thread's own update the lock is held and the vault
+        // open already: no nested opening (one per allocation made
         // start-up and the writer view's build pay a lock and signal-mask
         // system calls each).
         if super::updating() && range().is_some() {
-            // SAFETY: under the vault lock (this thread's update), with a
-            // non-zero layout as GlobalAlloc guarantees.
+            let _open = (!super::update::holds_update()).then(Open::new);
+            // SAFETY: under the vault lock (this thread's update, or the
+            // Open just made), with a non-zero layout as GlobalAlloc
+            // guarantees.
             if let Some(p) = unsafe { (*HEAP.0 .0.get()).allocate(l) } {
                 return p.as_ptr();
             }
@@ -114,7 +116,7 @@ unsafe impl GlobalAlloc for Allocator {
 
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         if contains(p) {
-            let _open = (!super::updating()).then(Open::new);
+            let _open = (!super::update::holds_update()).then(Open::new);
             // SAFETY: p came from this heap with layout l; under the vault
             // lock (this thread's update, or the Open just made).
             unsafe { (*HEAP.0 .0.get()).deallocate(p, l) };
@@ -129,7 +131,7 @@ unsafe impl GlobalAlloc for Allocator {
             // SAFETY: p came from System.
             return unsafe { System.realloc(p, l, new) };
         }
-        let _open = (!super::updating()).then(Open::new);
+        let _open = (!super::update::holds_update()).then(Open::new);
         // SAFETY: under the vault lock (as in dealloc); p came from this
         // heap with layout l.
         let heap = unsafe { &mut *HEAP.0 .0.get() };

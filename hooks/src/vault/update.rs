@@ -68,6 +68,23 @@ pub fn updating() -> bool {
     }
 }
 
+/// Whether this thread is inside an update of its own, holding the lock:
+/// then a nested update or an allocation needs no opening of its own. Not
+/// `updating` alone: a thread whose PKRU the program made permissive
+/// writes the vault key too, and must still take the lock.
+pub(super) fn holds_update() -> bool {
+    let p = params();
+    if p.mode == Mode::Open {
+        return UPDATING.with(|u| u.get() > 0);
+    }
+    let me = sys::gettid();
+    OWNER.load(Acquire) == me
+        && match p.mode {
+            Mode::Key => pkru::read().can_write(p.vault_key as u32),
+            _ => UPDATER.load(Acquire) == me,
+        }
+}
+
 /// Every signal but the fault signals: an update is not interrupted by a
 /// handler that could update too (nested in the middle of the lock or of
 /// a protection change).
@@ -201,7 +218,7 @@ pub(super) fn set_vault_prot(prot: libc::c_int) {
 pub fn update<R>(f: impl FnOnce() -> R) -> R {
     // Nested in this thread's own update (start-up resolves each real
     // function in one): the vault is open and the lock held already.
-    if updating() {
+    if holds_update() {
         return f();
     }
     let _open = Open::new();
