@@ -36,6 +36,12 @@ fn lock(me: u32) -> bool {
         DEPTH.fetch_add(1, Relaxed);
         return false;
     }
+    acquire(me);
+    true
+}
+
+/// Takes the lock for `me`, which does not hold it.
+fn acquire(me: u32) {
     while OWNER
         .compare_exchange_weak(0, me, Acquire, Relaxed)
         .is_err()
@@ -43,7 +49,6 @@ fn lock(me: u32) -> bool {
         sys::sched_yield();
     }
     DEPTH.store(1, Relaxed);
-    true
 }
 
 fn unlock() {
@@ -74,14 +79,22 @@ pub fn updating() -> bool {
 /// writes the vault key too, and must still take the lock.
 pub(super) fn holds_update() -> bool {
     let p = params();
-    if p.mode == Mode::Open {
-        return UPDATING.with(|u| u.get() > 0);
+    if p.mode == Mode::Open && UPDATING.with(|u| u.get() == 0) {
+        return false;
+    }
+    if p.mode == Mode::Open && !crate::state::ready() {
+        // Start-up, on its own thread: the count is enough (and a
+        // system call per allocation is what this saves).
+        return true;
     }
     let me = sys::gettid();
     OWNER.load(Acquire) == me
         && match p.mode {
             Mode::Key => pkru::read().can_write(p.vault_key as u32),
-            _ => UPDATER.load(Acquire) == me,
+            Mode::ReadOnly => UPDATER.load(Acquire) == me,
+            // JITGUARD_VAULT=off: the count and the lock's owner (threads
+            // cloned without TLS of their own share the count).
+            Mode::Open => true,
         }
 }
 
@@ -121,16 +134,17 @@ impl Open {
         // signals off already) leaves the mask alone: the writer view's
         // build freed and grew objects in nested updates, and masking
         // each cost two system calls, about 2,900 for WAMR's view.
+        // Nesting is decided once, from one reading of the owner: a store
+        // into the (ordinary) lock between two readings must not make an
+        // outermost update skip the mask.
         let me = sys::gettid();
-        let nested = OWNER.load(Acquire) == me;
-        let mask = (p.mode != Mode::Open && !nested).then(|| sys::set_sigmask(&async_signals()));
-        let outermost = lock(me);
+        let outermost = OWNER.load(Acquire) != me;
         let mask = if outermost {
+            let mask = (p.mode != Mode::Open).then(|| sys::set_sigmask(&async_signals()));
+            acquire(me);
             mask
         } else {
-            if let Some(m) = mask {
-                sys::set_sigmask(&m);
-            }
+            DEPTH.fetch_add(1, Relaxed);
             None
         };
         UPDATING.with(|u| u.set(u.get() + 1));
