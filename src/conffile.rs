@@ -65,11 +65,20 @@ fn strip_comment(line: &str) -> &str {
     line
 }
 
+/// A line as `settings` reads it: comment stripped, trimmed.
+fn content(raw: &str) -> &str {
+    strip_comment(raw).trim()
+}
+
+/// What follows the `[` of a section header line, well formed or not.
+fn section_header(line: &str) -> Option<&str> {
+    line.strip_prefix('[')
+}
+
 /// Whether `text` has a section header, well formed or not (only then
 /// does the program's path matter to `settings`).
 pub fn has_program_sections(text: &str) -> bool {
-    text.lines()
-        .any(|l| strip_comment(l).trim_start().starts_with('['))
+    text.lines().any(|l| section_header(content(l)).is_some())
 }
 
 /// The settings of `text` (read from `path`) that apply to the program
@@ -85,11 +94,11 @@ pub fn settings(
     for (n, raw) in text.lines().enumerate() {
         let line_no = n + 1;
         let warn = |msg: String| ConfigWarning(format!("jitguard: {path}:{line_no}: {msg}"));
-        let line = strip_comment(raw).trim();
+        let line = content(raw);
         if line.is_empty() {
             continue;
         }
-        if let Some(rest) = line.strip_prefix('[') {
+        if let Some(rest) = section_header(line) {
             let Some(inner) = rest.strip_suffix(']') else {
                 warnings.push(warn(format!(
                     "{line:?} is not a section header ([program PATH-OR-NAME]); its lines are ignored"
