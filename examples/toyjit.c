@@ -31,6 +31,12 @@
  *   --reserve MB     reserve an MB MiB RWX region (MAP_NORESERVE, like V8's
  *                    code space), write one function in every 64th page,
  *                    print the number of mappings the process has
+ *   --heap           keep allocator words in the code region, the way
+ *                    WAMR's code heap does: every emit also bumps a word on
+ *                    the region's first page and one on its last page, so
+ *                    one emit writes three pages (and, hashed, three keys)
+ *   --rogue          at the end, a function no profile names stores into
+ *                    the first page and prints "rogue write landed"
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -59,6 +65,11 @@ static size_t code_size;
 static int nfuncs = 400;
 static size_t *offsets;
 static size_t code_end;
+static int heap;
+/* With --heap: the header words at the region's start (ahead of the first
+ * function) and the top word near its end (behind the storm slot). */
+#define HEAP_HEAD 64
+#define HEAP_TOP_AT(size) ((size) - 128)
 
 /* mov rax, imm64 ; imul rax, rdi ; add rax, imm32 ; ret */
 static const unsigned char body_template[] = {
@@ -82,6 +93,7 @@ static void emit(int i, int method, int64_t mul, int32_t add) {
     unsigned char *dst = code + offsets[i];
     size_t pad = pad_of(i);
     unsigned char buf[1024];
+    if (heap) ((volatile int64_t *)code)[0] += 1; /* the heap's lock word */
     switch (method) {
     case 0:
         memset(buf, 0x90, pad);
@@ -107,6 +119,12 @@ static void emit(int i, int method, int64_t mul, int32_t add) {
         *(volatile int32_t *)(dst + pad + IMM32_AT) = add;
         break;
     }
+    if (heap) *(volatile int64_t *)(code + HEAP_TOP_AT(code_size)) = i; /* the heap's top */
+}
+
+__attribute__((noinline)) static void rogue_write(void) {
+    ((volatile int64_t *)code)[1] = 0x4141414141414141;
+    printf("rogue write landed\n");
 }
 
 static volatile int storm_hits;
@@ -165,7 +183,7 @@ static void dump_smaps(const char *path) {
 }
 
 int main(int argc, char **argv) {
-    int pages = 64, threads = 1, do_fork = 0, do_exec = 0, repatch = 0, storm = 0, remap = 0, straddle = 0;
+    int pages = 64, threads = 1, do_fork = 0, do_exec = 0, repatch = 0, storm = 0, remap = 0, straddle = 0, rogue = 0;
     long blob_kb = 0, big_mb = 0, reserve_mb = 0;
     const char *smaps = NULL;
     for (int a = 1; a < argc; a++) {
@@ -181,21 +199,24 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[a], "--storm")) storm = 1;
         else if (!strcmp(argv[a], "--remap")) remap = 1;
         else if (!strcmp(argv[a], "--straddle")) straddle = 1;
+        else if (!strcmp(argv[a], "--heap")) heap = 1;
+        else if (!strcmp(argv[a], "--rogue")) rogue = 1;
         else if (!strcmp(argv[a], "--reserve") && a + 1 < argc) reserve_mb = atol(argv[++a]);
         else { fprintf(stderr, "toyjit: unknown argument %s\n", argv[a]); return 2; }
     }
     code_size = (size_t)pages * 4096;
     code = map_rwx(code_size);
     memset(code, 0xCC, code_size); /* one REP string write over the region */
+    if (heap) memset(code, 0, HEAP_HEAD);
 
     offsets = calloc((size_t)nfuncs, sizeof *offsets);
-    size_t at = 0;
+    size_t at = heap ? HEAP_HEAD : 0;
     for (int i = 0; i < nfuncs; i++) {
         offsets[i] = at;
         at += pad_of(i) + BODY;
         at = (at + 15) & ~(size_t)15;
     }
-    if (at > code_size) { fprintf(stderr, "toyjit: %d functions need %zu bytes\n", nfuncs, at); return 2; }
+    if (at > (heap ? HEAP_TOP_AT(code_size) : code_size)) { fprintf(stderr, "toyjit: %d functions need %zu bytes\n", nfuncs, at); return 2; }
     code_end = at;
     if (storm) {
         if (code_end + 64 > code_size) { fprintf(stderr, "toyjit: no room for the storm slot\n"); return 2; }
@@ -331,6 +352,9 @@ int main(int argc, char **argv) {
         waitpid(pid, &st, 0);
         printf("child status: %d\n", st);
     }
+
+    if (heap) printf("heap: %lld emits, top %lld\n", (long long)((int64_t *)code)[0], (long long)*(int64_t *)(code + HEAP_TOP_AT(code_size)));
+    if (rogue) rogue_write();
 
     if (do_exec) {
         fflush(stdout);

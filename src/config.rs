@@ -131,6 +131,9 @@ pub struct Config {
     pub vault: bool,
     /// The seccomp filter (`JITGUARD_SECCOMP`, see `seccomp_policy`).
     pub seccomp: Seccomp,
+    /// Key prediction (`JITGUARD_PREDICT`, see `predict`): how many of a
+    /// writer site's last windows a new window opens the keys of; 0 is off.
+    pub predict: u8,
 }
 
 /// `JITGUARD_SECCOMP`: which seccomp filter start-up installs.
@@ -164,6 +167,7 @@ impl Default for Config {
             gadgets: GADGETS.default,
             vault: true,
             seccomp: Seccomp::Auto,
+            predict: 0,
         }
     }
 }
@@ -193,10 +197,11 @@ pub mod vars {
     pub const GADGETS: &str = "JITGUARD_GADGETS";
     pub const VAULT: &str = "JITGUARD_VAULT";
     pub const SECCOMP: &str = "JITGUARD_SECCOMP";
+    pub const PREDICT: &str = "JITGUARD_PREDICT";
     /// The configuration file (default /etc/jitguard.conf).
     pub const CONFIG: &str = "JITGUARD_CONFIG";
     /// Every setting the library reads, from the environment or the file.
-    pub const ALL: [&str; 13] = [
+    pub const ALL: [&str; 14] = [
         MODE,
         POLICY,
         BACKEND,
@@ -210,6 +215,7 @@ pub mod vars {
         GADGETS,
         VAULT,
         SECCOMP,
+        PREDICT,
     ];
 }
 
@@ -323,6 +329,14 @@ const SECCOMP: Choice<Seccomp> = Choice {
     default_name: "auto",
 };
 
+/// Off by default: prediction widens a window (SECURITY.md).
+const PREDICT: Choice<u8> = Choice {
+    var: vars::PREDICT,
+    options: &[("off", 0), ("1", 1), ("2", 2), ("4", 4), ("8", 8)],
+    default: 0,
+    default_name: "off",
+};
+
 const LOG: Choice<LogLevel> = Choice {
     var: vars::LOG,
     options: &[
@@ -366,6 +380,7 @@ impl Config {
             gadgets: GADGETS.parse(get(vars::GADGETS).as_deref(), &mut warnings),
             vault: VAULT.parse(get(vars::VAULT).as_deref(), &mut warnings),
             seccomp: SECCOMP.parse(get(vars::SECCOMP).as_deref(), &mut warnings),
+            predict: PREDICT.parse(get(vars::PREDICT).as_deref(), &mut warnings),
         };
         (config, warnings)
     }
@@ -465,6 +480,7 @@ pub fn check_value(var: &str, raw: &str) -> Result<(), (String, &'static str)> {
         vars::LOG => one(&LOG, raw),
         vars::REPORT => one(&REPORT, raw),
         vars::GADGETS => one(&GADGETS, raw),
+        vars::PREDICT => one(&PREDICT, raw),
         vars::ATTEST => parse_attest_value(raw)
             .map(|_| ())
             .ok_or_else(|| (ATTEST_ACCEPTED.to_string(), DEFAULT_ATTEST_NAME)),
@@ -484,6 +500,7 @@ pub fn default_spelling(var: &str) -> Option<&'static str> {
         vars::REPORT => Some("auto"),
         vars::ATTEST => Some(DEFAULT_ATTEST_NAME),
         vars::GADGETS => Some(GADGETS.default_name),
+        vars::PREDICT => Some(PREDICT.default_name),
         _ => None,
     }
 }

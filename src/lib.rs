@@ -20,6 +20,7 @@ pub mod keys;
 pub mod maps;
 pub mod modules;
 pub mod pkru;
+pub mod predict;
 pub mod procmap;
 pub mod procmem;
 pub mod profile;

@@ -44,6 +44,9 @@ pub struct Stats {
     /// Pages writable by the faulting thread while windows were open, summed
     /// over opens (divide by `opens` for the mean exposure per emit).
     pub exposed_pages_sum: u64,
+    /// Keys opened with a new call window by key prediction
+    /// (`JITGUARD_PREDICT`; their pages count in `exposed_pages_sum`).
+    pub keys_ahead: u64,
     /// Writes from a shared routine whose caller could not be found (never
     /// trusted by a profile, never learned).
     pub unnamed_writers: u64,
@@ -132,6 +135,7 @@ impl Stats {
             ("chained_signals", self.chained_signals),
             ("handler_ns", self.handler_ns),
             ("exposed_pages_sum", self.exposed_pages_sum),
+            ("keys_ahead", self.keys_ahead),
             ("unnamed_writers", self.unnamed_writers),
             ("call_windows", self.call_windows),
             ("pkru_tampered", self.pkru_tampered),
@@ -188,6 +192,7 @@ impl Stats {
             chained_signals: int("chained_signals"),
             handler_ns: int("handler_ns"),
             exposed_pages_sum: int("exposed_pages_sum"),
+            keys_ahead: int("keys_ahead"),
             unnamed_writers: int("unnamed_writers"),
             call_windows: int("call_windows"),
             pkru_tampered: int("pkru_tampered"),

@@ -105,6 +105,9 @@ pub enum Window {
     /// Open until the trusted writer returns.
     Call {
         keys: KeySet,
+        /// The keys among `keys` that a write faulted on (the others were
+        /// opened ahead by key prediction).
+        faulted: KeySet,
         pages: Pages,
         end: CallEnd,
         saved_mask: u64,
@@ -126,9 +129,41 @@ impl Window {
     pub fn call(page: u64, key: u32, end: CallEnd, saved_mask: u64) -> Window {
         Window::Call {
             keys: KeySet::single(key),
+            faulted: KeySet::single(key),
             pages: Pages::one(page),
             end,
             saved_mask,
+        }
+    }
+
+    /// A call window that also holds `ahead` open (key prediction): open
+    /// from the start, not faulted on. Other windows are unchanged.
+    pub fn opening_ahead(self, ahead: KeySet) -> Window {
+        match self {
+            Window::Call {
+                keys,
+                faulted,
+                pages,
+                end,
+                saved_mask,
+            } => Window::Call {
+                keys: KeySet(keys.0 | ahead.0),
+                faulted,
+                pages,
+                end,
+                saved_mask,
+            },
+            w => w,
+        }
+    }
+
+    /// The keys a write of this window faulted on: what key prediction
+    /// learns from (a key opened ahead and used shows no fault).
+    pub fn faulted_keys(&self) -> KeySet {
+        match self {
+            Window::Closed => KeySet::EMPTY,
+            Window::Insn { keys, .. } => *keys,
+            Window::Call { faulted, .. } => *faulted,
         }
     }
 
@@ -182,7 +217,19 @@ impl Window {
     pub fn add(&mut self, page: u64, key: u32) -> Added {
         match self {
             Window::Closed => Added::Full,
-            Window::Insn { keys, pages, .. } | Window::Call { keys, pages, .. } => {
+            Window::Insn { keys, pages, .. } => {
+                *keys = keys.with(key);
+                pages.add(page)
+            }
+            Window::Call {
+                keys,
+                faulted,
+                pages,
+                ..
+            } => {
+                if !keys.contains(key) {
+                    *faulted = faulted.with(key);
+                }
                 *keys = keys.with(key);
                 pages.add(page)
             }
@@ -321,6 +368,23 @@ mod tests {
         assert!(w.pages().is_empty());
         assert!(w.keys().contains(1) && w.keys().contains(2));
         assert_eq!(w.add(0x100_0000, 2), Added::New);
+    }
+
+    #[test]
+    fn keys_opened_ahead_are_open_but_not_faulted() {
+        let ahead = KeySet::single(4).with(9);
+        let mut w = Window::call(0x1000, 3, END, 0).opening_ahead(ahead);
+        assert_eq!(w.keys(), KeySet::single(3).with(4).with(9));
+        assert_eq!(w.faulted_keys(), KeySet::single(3));
+        // A page re-keyed into an open key faulted on the reserve key, not
+        // on that key; a key not yet open did fault.
+        w.add(0x2000, 4);
+        w.add(0x3000, 6);
+        assert_eq!(w.faulted_keys(), KeySet::single(3).with(6));
+        assert!(w.keys().contains(6));
+        let insn = Window::insn(0x1000, 2, false, 0);
+        assert_eq!(insn.opening_ahead(ahead), insn);
+        assert_eq!(insn.faulted_keys(), KeySet::single(2));
     }
 
     #[test]

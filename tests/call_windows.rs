@@ -88,3 +88,81 @@ fn call_windows_need_fewer_faults_than_instruction_windows() {
         );
     }
 }
+
+/// Key prediction (`JITGUARD_PREDICT`, pkey only): an emit that writes
+/// three pages (toyjit `--heap`, WAMR's code-heap pattern) takes about one
+/// fault per window once its site's keys are known, with the same output;
+/// and the keys opened ahead close with the window: a store from a
+/// function no profile names, right after the last emit, into the page
+/// every window opened ahead, is refused (it lands without jitguard).
+#[test]
+fn key_prediction_cuts_faults_per_window_and_closes_with_the_window() {
+    if !need_pku("key_prediction_cuts_faults_per_window_and_closes_with_the_window") {
+        return;
+    }
+    let bin = example("toyjit");
+    let args = ["--heap", "--funcs", "400"];
+    let want = stock(&bin, &args);
+    assert_eq!(want.code, Some(0), "{}", want.stderr);
+    let profile = learned(&bin, &args, "pkey", "predict");
+    let per_window = |predict: &str| {
+        let (got, stats) = guarded_with_stats(
+            &bin,
+            &args,
+            "pkey",
+            &[
+                ("JITGUARD_PROFILE", &profile),
+                ("JITGUARD_POLICY", "hashed"),
+                ("JITGUARD_PREDICT", predict),
+            ],
+            &format!("cw-predict-{predict}"),
+        );
+        assert_eq!(got.stdout, want.stdout, "predict {predict}: {}", got.stderr);
+        assert_eq!(got.code, Some(0), "predict {predict}: {}", got.stderr);
+        assert_eq!(stat(&stats, "denials"), 0, "predict {predict}");
+        let windows = stat(&stats, "call_windows");
+        assert!(windows >= 400, "predict {predict}: {windows} call windows");
+        let faults = stat(&stats, "write_faults") as f64 / windows as f64;
+        (faults, stat(&stats, "keys_ahead"))
+    };
+    let (plain, plain_ahead) = per_window("off");
+    let (predicted, ahead) = per_window("8");
+    eprintln!("faults per window: {plain:.2} without prediction, {predicted:.2} with ({ahead} keys opened ahead)");
+    assert_eq!(plain_ahead, 0, "prediction off opened keys ahead");
+    assert!(ahead > 0, "prediction on opened no key ahead");
+    assert!(plain > 2.0, "the heap pattern should fault on about three keys: {plain:.2}");
+    assert!(
+        predicted < plain * 0.7,
+        "prediction: {predicted:.2} faults per window vs {plain:.2}"
+    );
+
+    let rogue = ["--heap", "--funcs", "400", "--rogue"];
+    let control = stock(&bin, &rogue);
+    assert!(
+        control.stdout.contains("rogue write landed"),
+        "control: the store must land without jitguard: {}",
+        control.stderr
+    );
+    for predict in ["off", "8"] {
+        let got = guarded(
+            &bin,
+            &rogue,
+            &[
+                ("JITGUARD_BACKEND", "pkey"),
+                ("JITGUARD_POLICY", "hashed"),
+                ("JITGUARD_PROFILE", &profile),
+                ("JITGUARD_PREDICT", predict),
+            ],
+        );
+        assert!(
+            !got.stdout.contains("rogue write landed") && got.code != Some(0),
+            "predict {predict}: the store after the last window landed: {}",
+            got.stderr
+        );
+        assert!(
+            got.stderr.contains("denied write") && got.stderr.contains("rogue_write"),
+            "predict {predict}: {}",
+            got.stderr
+        );
+    }
+}

@@ -48,6 +48,7 @@ counters! {
         chained_signals: "Signals passed on to the program's handlers.",
         handler_ns: "Nanoseconds spent in jitguard's handlers.",
         exposed_pages_sum: "Pages writable while windows were open, summed.",
+        keys_ahead: "Keys opened with a new call window by key prediction.",
         pages_opened: "Pages opened (mprotect), recorded into windows.",
         unnamed_writers: "Writes from shared routines whose caller could not be found.",
         call_windows: "Windows that lasted one trusted writer call.",

@@ -64,6 +64,13 @@ pub extern "C" fn jitguard_init() {
         g.config.mode.name(),
         vault::mode_name()
     );
+    if g.config.predict > 0 && crate::window::prediction_depth() == 0 {
+        crate::log!(
+            Warn,
+            "JITGUARD_PREDICT={} has no effect here: key prediction works under the pkey backend with attestation off",
+            g.config.predict
+        );
+    }
 }
 
 /// Start-up inside the vault: Some((protect own state, with keys)) once

@@ -62,6 +62,7 @@ pub fn collect() -> Stats {
         chained_signals: get(&COUNTERS.chained_signals),
         handler_ns: get(&COUNTERS.handler_ns),
         exposed_pages_sum: get(&COUNTERS.exposed_pages_sum),
+        keys_ahead: get(&COUNTERS.keys_ahead),
         unnamed_writers: get(&COUNTERS.unnamed_writers),
         call_windows: get(&COUNTERS.call_windows),
         pkru_tampered: get(&COUNTERS.pkru_tampered),

@@ -80,6 +80,10 @@ fn open(p: &Protection, f: &Frame, w: Window, addr: u64, key: Option<u32>, how: 
             if !w.is_insn() && try_rep(f, addr) {
                 return true;
             }
+            let ahead = match how {
+                How::NewCall(end) => window::keys_ahead(end.ret, key, k),
+                _ => KeySet::EMPTY,
+            };
             if !w.is_open() || (w.is_call() && !w.keys().contains(key)) {
                 // Exposure: the pages this thread can write while the
                 // window is open, i.e. every page under each key it opens.
@@ -90,12 +94,19 @@ fn open(p: &Protection, f: &Frame, w: Window, addr: u64, key: Option<u32>, how: 
                 };
                 counters::add(&COUNTERS.exposed_pages_sum, exposed);
             }
+            for a in (0..16).filter(|&a| ahead.contains(a)) {
+                counters::bump(&COUNTERS.keys_ahead);
+                counters::add(
+                    &COUNTERS.exposed_pages_sum,
+                    counters::get(&COUNTERS.pages_by_key[a as usize]),
+                );
+            }
             if !crate::attest::before_open(&w, page, key, f.rip()) {
                 return true;
             }
             let base = frame_pkru.sealed(KeySet(k.set.0 & !w.keys_for_context(true).0));
-            open_window(p, f, w, how, page, key);
-            crate::vault::frame_set(f.ctx(), base.opened(KeySet::single(key)));
+            open_window(p, f, w, how, page, key, ahead);
+            crate::vault::frame_set(f.ctx(), base.opened(KeySet(KeySet::single(key).0 | ahead.0)));
             true
         }
         Protection::Mprotect => {
@@ -125,21 +136,35 @@ fn open(p: &Protection, f: &Frame, w: Window, addr: u64, key: Option<u32>, how: 
             if !p.open_page(page, exec) {
                 return false;
             }
-            open_window(p, f, w, how, page, 0);
+            open_window(p, f, w, how, page, 0, KeySet::EMPTY);
             true
         }
     }
 }
 
 /// Records the opened page in the thread's window, opening one as `how`
-/// says.
-fn open_window(p: &Protection, f: &Frame, w: Window, how: How, page: u64, key: u32) {
+/// says; a new call window also holds `ahead` open (key prediction).
+fn open_window(
+    p: &Protection,
+    f: &Frame,
+    w: Window,
+    how: How,
+    page: u64,
+    key: u32,
+    ahead: KeySet,
+) {
     match how {
         How::JoinCall => {
             let mut w = w;
             if w.add(page, key) == Added::New {
                 counters::bump(&COUNTERS.pages_opened);
             }
+            crate::log!(
+                Trace,
+                "call window: joins page {page:#x} (key {key}, {} pages, ip {:#x})",
+                w.pages().len(),
+                f.rip()
+            );
             window::set(w);
         }
         How::NewCall(end) => {
@@ -150,7 +175,7 @@ fn open_window(p: &Protection, f: &Frame, w: Window, how: How, page: u64, key: u
                 // until the writer returns.
                 f.set_sigmask(mask | !SYNC_SIGNALS);
             }
-            window::set(Window::call(page, key, end, mask));
+            window::set(Window::call(page, key, end, mask).opening_ahead(ahead));
             // SAFETY: `end.slot` is the writer's return-address slot on
             // this thread's stack, just read back holding `end.ret` by the
             // walk; the thread is stopped in this handler.
@@ -160,7 +185,8 @@ fn open_window(p: &Protection, f: &Frame, w: Window, how: How, page: u64, key: u
             counters::bump(&COUNTERS.pages_opened);
             crate::log!(
                 Trace,
-                "call window: page {page:#x}, ends at return to {:#x} (slot {:#x})",
+                "call window: page {page:#x} (key {key}, ip {:#x}), ends at return to {:#x} (slot {:#x})",
+                f.rip(),
                 end.ret,
                 end.slot
             );
@@ -248,5 +274,6 @@ pub fn close_stale_call_window(f: &Frame) {
     if let Some(end) = w.call_end() {
         window::give_back_return_address(end);
     }
+    window::learn(&w);
     window::set(Window::Closed);
 }

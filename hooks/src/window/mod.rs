@@ -5,14 +5,56 @@
 
 mod trampoline;
 
-use crate::protect::Context;
-use crate::state::protection;
+use crate::protect::{Context, Keys};
+use crate::state::{globals, protection};
 use crate::sys;
 use core::cell::Cell;
+use jg::pkru::KeySet;
+use jg::predict::KeyHistory;
 use jg::window::{CallEnd, Window};
 
 thread_local! {
     static WINDOW: Cell<Window> = const { Cell::new(Window::Closed) };
+    /// Key prediction's history of this thread's writers (ordinary memory,
+    /// like the window record: see `jg::predict`).
+    static HISTORY: KeyHistory = const { KeyHistory::new() };
+}
+
+/// How many windows key prediction looks back: `JITGUARD_PREDICT`, under
+/// pkey only (a page-table window opened ahead costs two `mprotect` calls
+/// a page, more than the faults it saves) and not with attestation on (it
+/// keeps its records true only for keys a fault opened).
+pub fn prediction_depth() -> u8 {
+    let g = globals();
+    match g.protection {
+        crate::protect::Protection::Pkey(_) if !crate::attest::in_force().enabled() => {
+            g.config.predict
+        }
+        _ => 0,
+    }
+}
+
+/// The code keys to open ahead, with `key`, for a new call window ending
+/// at `site`: what the site's last windows on this thread faulted on,
+/// never the reserve key (every page not written yet) nor a key that is
+/// not jitguard's.
+pub fn keys_ahead(site: u64, key: u32, keys: &Keys) -> KeySet {
+    let depth = prediction_depth();
+    if depth == 0 {
+        return KeySet::EMPTY;
+    }
+    let predicted = HISTORY.with(|h| h.predict(site, depth));
+    KeySet(predicted.0 & keys.set.0 & !KeySet::single(keys.reserve_key()).0 & !KeySet::single(key).0)
+}
+
+/// Teaches key prediction what a closing call window faulted on.
+pub fn learn(w: &Window) {
+    let (Some(end), depth) = (w.call_end(), prediction_depth()) else {
+        return;
+    };
+    if depth > 0 {
+        HISTORY.with(|h| h.record(end.ret, w.faulted_keys(), depth));
+    }
 }
 
 /// This thread's window, as it is now.
@@ -49,6 +91,7 @@ pub unsafe fn redirect_return(end: CallEnd) {
 /// Seals a window from the thread's own ordinary code (not a signal
 /// frame): its keys in PKRU or its pages, and the signal mask it held.
 fn seal_here(w: &Window) {
+    learn(w);
     let p = protection();
     p.seal_window(w, Context::Here);
     if let (true, Some(mask)) = (p.windows_open_to_handlers(), w.saved_mask()) {
