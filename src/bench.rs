@@ -212,6 +212,32 @@ pub fn with_before(configs: Vec<BenchConfig>, before: Option<&str>) -> Vec<Bench
     out
 }
 
+/// Beside every hashed (pkey) configuration `NAME`, `NAME-predictN` for
+/// each depth: the same settings with `JITGUARD_PREDICT=N`, so the faults
+/// key prediction saves and the exposure it adds read side by side.
+pub fn with_predict(configs: Vec<BenchConfig>, depths: &[u8]) -> Vec<BenchConfig> {
+    let mut out = Vec::new();
+    for c in configs {
+        let variants: Vec<BenchConfig> = match &c.env {
+            Some(env) if c.name.starts_with("hashed") => depths
+                .iter()
+                .map(|d| {
+                    let mut env = env.clone();
+                    env.push(("JITGUARD_PREDICT".to_string(), d.to_string()));
+                    BenchConfig {
+                        name: format!("{}-predict{d}", c.name),
+                        env: Some(env),
+                    }
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        out.push(c);
+        out.extend(variants);
+    }
+    out
+}
+
 /// The measurements of one run of one workload under one configuration.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Sample {
@@ -673,6 +699,26 @@ mod tests {
         assert_eq!(
             env.last().unwrap(),
             &("LD_PRELOAD".to_string(), "/tmp/old.so".to_string())
+        );
+    }
+
+    #[test]
+    fn predict_variants_sit_beside_hashed_configurations_only() {
+        let (pk, _) = standard_configs(true);
+        let names: Vec<String> = with_predict(pk, &[4, 8])
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "stock",
+                "hashed",
+                "hashed-predict4",
+                "hashed-predict8",
+                "single",
+                "mprotect"
+            ]
         );
     }
 }

@@ -89,6 +89,9 @@ OPTIONS:
                          returns) | insn (one instruction)
     --seccomp SECCOMP    off | auto | vmwrite | trap (see SECURITY.md:
                          trap refuses exec and sets no_new_privs)
+    --predict N          off | 1 | 2 | 4 | 8: pkey call windows also open
+                         the keys their writer's last N windows faulted
+                         on (fewer faults, wider windows: SECURITY.md)
     --log LEVEL          off | error | warn | info | debug | trace
     --lib PATH           libjitguard.so to preload
     -h, --help           this message
@@ -227,6 +230,7 @@ const OPTIONS: &[(&str, &str, &[&str])] = &[
         vars::SECCOMP,
         &["off", "auto", "vmwrite", "trap"],
     ),
+    ("--predict", vars::PREDICT, &["off", "1", "2", "4", "8"]),
     (
         "--log",
         vars::LOG,

@@ -108,7 +108,6 @@ impl KeyHistory {
         s.ring[i as usize].store(faulted.0, Relaxed);
         s.next.store((i + 1) % depth, Relaxed);
     }
-
 }
 
 #[cfg(test)]

@@ -37,6 +37,9 @@ pub struct BenchArgs {
     /// Another build of the library to run beside each guarded
     /// configuration (`--before PATH`: `NAME-before`).
     pub before: Option<PathBuf>,
+    /// Key prediction depths to run beside each hashed configuration
+    /// (`--predict N,N`: `NAME-predictN`).
+    pub predict: Vec<u8>,
 }
 
 fn repo_root() -> PathBuf {
@@ -68,6 +71,7 @@ pub fn parse(args: &[String], lib: PathBuf) -> Result<Option<BenchArgs>, String>
         seccomp: Vec::new(),
         detectors: false,
         before: None,
+        predict: Vec::new(),
     };
     let mut i = 0;
     while i < args.len() {
@@ -107,6 +111,14 @@ pub fn parse(args: &[String], lib: PathBuf) -> Result<Option<BenchArgs>, String>
             "--manifest" => b.manifest = v.into(),
             "--lib" => b.lib = v.into(),
             "--before" => b.before = Some(v.into()),
+            "--predict" => {
+                for d in v.split(',') {
+                    match d.trim().parse::<u8>() {
+                        Ok(n @ (1 | 2 | 4 | 8)) => b.predict.push(n),
+                        _ => return Err(format!("--predict: {d:?} is not 1, 2, 4 or 8")),
+                    }
+                }
+            }
             "--configs" => b.configs = v.split(',').map(String::from).collect(),
             "--windows" => {
                 b.windows = v.split(',').map(String::from).collect();
@@ -276,6 +288,7 @@ pub(crate) fn configs(b: &BenchArgs, has_pku: bool) -> (Vec<BenchConfig>, Vec<St
     } else {
         configs
     };
+    let configs = bench::with_predict(configs, &b.predict);
     let before = b.before.as_ref().map(|p| p.to_string_lossy().into_owned());
     (bench::with_before(configs, before.as_deref()), skipped)
 }

@@ -9,7 +9,7 @@ USAGE:
                    [--iwasm PATH] [--manifest PATH] [--lib PATH]
                    [--windows call,insn] [--configs C,C] [--startup]
                    [--syscalls] [--seccomp off,trap] [--detectors]
-                   [--before PATH]
+                   [--before PATH] [--predict N,N]
 
 Runs each workload of the manifest (default: workloads/manifest.tsv, kinds
 kernel,big,compile), and the native `memcpy_bench` (kind micro: libc memcpy
@@ -42,6 +42,11 @@ detector's cost reads as a ratio beside NAME-bare.
 --before PATH adds, beside every guarded configuration NAME, NAME-before:
 the same settings with the library at PATH (an earlier build), so a
 change and its baseline are measured in one run beside the same stock runs.
+
+--predict N,N adds, beside every hashed configuration NAME (pkey),
+NAME-predictN with JITGUARD_PREDICT=N (key prediction over the writer
+site's last N windows; 1, 2, 4 or 8): fewer write faults per window, and
+the exposure it adds, in one run.
 
 Writes DIR/results.csv, results.json, table.md and chart.svg (default DIR:
 target/bench).

@@ -106,7 +106,10 @@ fn open(p: &Protection, f: &Frame, w: Window, addr: u64, key: Option<u32>, how: 
             }
             let base = frame_pkru.sealed(KeySet(k.set.0 & !w.keys_for_context(true).0));
             open_window(p, f, w, how, page, key, ahead);
-            crate::vault::frame_set(f.ctx(), base.opened(KeySet(KeySet::single(key).0 | ahead.0)));
+            crate::vault::frame_set(
+                f.ctx(),
+                base.opened(KeySet(KeySet::single(key).0 | ahead.0)),
+            );
             true
         }
         Protection::Mprotect => {
@@ -144,15 +147,7 @@ fn open(p: &Protection, f: &Frame, w: Window, addr: u64, key: Option<u32>, how: 
 
 /// Records the opened page in the thread's window, opening one as `how`
 /// says; a new call window also holds `ahead` open (key prediction).
-fn open_window(
-    p: &Protection,
-    f: &Frame,
-    w: Window,
-    how: How,
-    page: u64,
-    key: u32,
-    ahead: KeySet,
-) {
+fn open_window(p: &Protection, f: &Frame, w: Window, how: How, page: u64, key: u32, ahead: KeySet) {
     match how {
         How::JoinCall => {
             let mut w = w;

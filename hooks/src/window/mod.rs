@@ -44,7 +44,9 @@ pub fn keys_ahead(site: u64, key: u32, keys: &Keys) -> KeySet {
         return KeySet::EMPTY;
     }
     let predicted = HISTORY.with(|h| h.predict(site, depth));
-    KeySet(predicted.0 & keys.set.0 & !KeySet::single(keys.reserve_key()).0 & !KeySet::single(key).0)
+    KeySet(
+        predicted.0 & keys.set.0 & !KeySet::single(keys.reserve_key()).0 & !KeySet::single(key).0,
+    )
 }
 
 /// Teaches key prediction what a closing call window faulted on.
