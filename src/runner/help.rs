@@ -58,7 +58,9 @@ START-UP (kind `startup`; --startup is short for --kinds startup):
     with a note), each run
     stock and under the library with its defaults in adjacent pairs (stock,
     guarded, stock, guarded, ...; one unrecorded warm-up pair first),
-    --reps pairs (default 30). With --configs (names as above, and
+    --reps pairs (default 30), and beside them `empty-preload`: an empty
+    shared library (built with cc) preloaded instead, the floor any
+    LD_PRELOAD tool pays. With --configs (names as above, and
     `defaults`), each named configuration instead, one pass of pairs each.
     Reports per program the median stock and
     guarded wall time, their ratio, the interquartile range and min-max of

@@ -157,6 +157,25 @@ fn pairs(
     ))
 }
 
+/// An empty shared library, for the floor of preloading anything at all
+/// (the loader opens, maps and relocates it; no code of it runs): built
+/// with `cc` into the temporary directory; None, with a note, without cc.
+fn empty_preload(b: &BenchArgs) -> Option<PathBuf> {
+    let dir = b.out.join("startup-tmp");
+    let (c, so) = (dir.join("empty.c"), dir.join("empty-preload.so"));
+    std::fs::write(&c, "int jitguard_bench_floor;\n").ok()?;
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O2", "-o"])
+        .arg(&so)
+        .arg(&c)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !built {
+        eprintln!("bench: start-up: no cc, so no empty-preload floor");
+    }
+    built.then_some(so)
+}
+
 pub(crate) fn run(b: &BenchArgs) -> Result<(), String> {
     let reps = b.reps.unwrap_or(30);
     let (programs, skipped) = programs(b)?;
@@ -174,6 +193,14 @@ pub(crate) fn run(b: &BenchArgs) -> Result<(), String> {
     let mut guarded: Vec<(String, Vec<(String, String)>)> = Vec::new();
     if b.configs.is_empty() || b.configs.iter().any(|c| c == "defaults") {
         guarded.push(("defaults".to_string(), Vec::new()));
+        // What any preload costs, jitguard or not: the part of "defaults"
+        // that no change to jitguard's own start-up can remove.
+        if let Some(so) = empty_preload(b) {
+            guarded.push((
+                "empty-preload".to_string(),
+                vec![("LD_PRELOAD".to_string(), so.to_string_lossy().into_owned())],
+            ));
+        }
         if let Some(lib) = &b.before {
             let lib = lib.to_string_lossy().into_owned();
             guarded.push((

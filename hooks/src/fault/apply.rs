@@ -154,12 +154,15 @@ fn open_window(p: &Protection, f: &Frame, w: Window, how: How, page: u64, key: u
             if w.add(page, key) == Added::New {
                 counters::bump(&COUNTERS.pages_opened);
             }
-            crate::log!(
-                Trace,
-                "call window: joins page {page:#x} (key {key}, {} pages, ip {:#x})",
-                w.pages().len(),
-                f.rip()
-            );
+            if crate::log::enabled(jg::config::LogLevel::Trace) {
+                trace_place(f.rip(), |ip| {
+                    crate::log!(
+                        Trace,
+                        "call window: joins page {page:#x} (key {key}, {} pages, ip {ip})",
+                        w.pages().len()
+                    )
+                });
+            }
             window::set(w);
         }
         How::NewCall(end) => {
@@ -178,13 +181,18 @@ fn open_window(p: &Protection, f: &Frame, w: Window, how: How, page: u64, key: u
             counters::bump(&COUNTERS.opens);
             counters::bump(&COUNTERS.call_windows);
             counters::bump(&COUNTERS.pages_opened);
-            crate::log!(
-                Trace,
-                "call window: page {page:#x} (key {key}, ip {:#x}), ends at return to {:#x} (slot {:#x})",
-                f.rip(),
-                end.ret,
-                end.slot
-            );
+            if crate::log::enabled(jg::config::LogLevel::Trace) {
+                trace_place(f.rip(), |ip| {
+                    trace_place(end.ret, |ret| {
+                        crate::log!(
+                            Trace,
+                            "call window: page {page:#x} (key {key}, {} ahead, ip {ip}), ends at return to {ret} (slot {:#x})",
+                            ahead.len(),
+                            end.slot
+                        )
+                    })
+                });
+            }
         }
         How::Insn => {
             let mut w = w;
@@ -201,6 +209,17 @@ fn open_window(p: &Protection, f: &Frame, w: Window, how: How, page: u64, key: u
             window::set(w);
             f.set_trap_flag(true);
         }
+    }
+}
+
+/// Hands `say` the address as the writer view names it (`sym+off
+/// (module+off)`), or in hex without a view: for trace lines, which
+/// `scripts/window-trace.py` reads.
+fn trace_place(addr: u64, say: impl FnOnce(&dyn core::fmt::Display)) {
+    let view = crate::writers::view();
+    match view.as_deref() {
+        Some(v) => say(&v.table.place(addr)),
+        None => say(&format_args!("{addr:#x}")),
     }
 }
 
