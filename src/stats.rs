@@ -286,6 +286,13 @@ impl Stats {
                 self.seccomp_traps, self.seccomp_refused
             );
         }
+        if self.keys_ahead > 0 {
+            out += &format!(
+                "key prediction: {} keys opened ahead ({:.2} per call window)\n",
+                self.keys_ahead,
+                self.keys_ahead as f64 / self.call_windows.max(1) as f64
+            );
+        }
         out
     }
 
@@ -365,6 +372,8 @@ mod tests {
             pkru_tampered: 2,
             seccomp_traps: 5,
             seccomp_refused: 1,
+            keys_ahead: 30,
+            call_windows: 20,
             ..s.clone()
         };
         let back = Stats::from_json(&t.to_json()).unwrap();
@@ -375,6 +384,11 @@ mod tests {
             text.contains("trapped by the seccomp filter: 5 (1 refused)"),
             "{text}"
         );
+        assert!(
+            text.contains("key prediction: 30 keys opened ahead (1.50 per call window)"),
+            "{text}"
+        );
+        assert!(!s.summary().contains("key prediction"));
     }
 
     #[test]
