@@ -38,6 +38,34 @@ prefix _ZN9CodeCache
 prefix _ZN22CodeCacheUnloadingTask
 prefix _ZNK17MachSpillCopyNode
 prefix _ZL11restore_fpu
+# More stub generators, found with scripts/window-trace.py on
+# `java -version`: each drives the assembler one instruction per call, so
+# without them every instruction of their stubs was a window of its own
+# (1,941 windows, 2,201 faults at start-up). The CPU-feature and icache
+# stubs, C1's runtime stubs and its barrier stubs, the native signature
+# handlers, JNI's fast field getters, C2's runtime blobs and the
+# interpreter-to-compiled adapters.
+prefix _ZN24VM_Version_StubGenerator
+prefix _ZN28VM_Version_Ext_StubGenerator
+prefix _ZN19ICacheStubGenerator
+prefix _ZN13StubAssembler
+prefix _ZN21G1BarrierSetAssembler
+prefix _ZN19BarrierSetAssembler
+prefix _ZN18InterpreterRuntime25SignatureHandlerGenerator
+prefix _ZN16JNI_FastGetField
+prefix _ZN21AdapterHandlerLibrary
+# Of Runtime1 and OptoRuntime only the generators: their other members are
+# runtime entries that compiled code calls, and a window must end in a
+# caller jitguard can name (it cannot name generated code).
+prefix _ZN8Runtime113generate_blob
+prefix _ZN8Runtime117generate_blob_for
+prefix _ZN8Runtime117generate_code_for
+prefix _ZN8Runtime117generate_patching
+prefix _ZN8Runtime124generate_exception_throw
+prefix _ZN8Runtime125generate_handle_exception
+prefix _ZN8Runtime125generate_unwind_exception
+prefix _ZN11OptoRuntime23generate_exception_blob
+prefix _ZN11OptoRuntime27generate_uncommon_trap_blob
 suffix 9emit_codeEP13LIR_Assembler
 # The garbage collectors update the oops embedded in compiled methods
 # through their closures' do_oop (G1's, Serial's mark-compact, Parallel's,
