@@ -1,6 +1,6 @@
 # jitguard writer profile 1
 # Built in: OpenJDK 17 HotSpot (libjvm.so with its symbol table, as Debian
-# ships it). Applies when a module has HotSpot's code heap.
+# ships it) and Temurin 25. Applies when a module has HotSpot's code heap.
 #
 # Made with scripts/profile-symbols.py from learn runs of
 # workloads/runtimes/hotspot (tiered, C2 only, C1 only, -Xcomp) and
@@ -10,7 +10,6 @@
 # C2's per-node `emit` methods. HotSpot generates its stubs and
 # interpreter directly in the code cache, so the assemblers are writers.
 detect _ZN8CodeHeap8allocateEm
-detect _ZN7nmethod26make_not_entrant_or_zombieEi
 prefix _ZN25InterpreterMacroAssembler
 prefix _ZN13LIR_Assembler
 prefix _ZN17C1_MacroAssembler
@@ -137,3 +136,28 @@ symbol _ZNK13ConstantTable4emitER10CodeBuffer
 prefix _ZN19ScavengableNMethods
 symbol _ZN11CodeletMarkC2ERP25InterpreterMacroAssemblerPKcN9Bytecodes4CodeE
 symbol _ZN11RuntimeBlobC1EPKcP10CodeBufferiiiiP9OopMapSetb
+# JDK 17's code-cache sweeper cleans the inline caches of the methods it
+# makes not entrant and frees them, through many small writers (ICStub,
+# CompiledIC, CodeBlob): vouched for beneath its one entry. Not in the
+# learn runs; found killing an -Xcomp run. (JDK 20 dropped the sweeper.)
+during _ZN14NMethodSweeper23process_compiled_methodEP14CompiledMethod
+# Temurin 25 (learned from `java -version` and the HotSpot workout under
+# every tier, then scripts/profile-symbols.py with the prefixes above):
+# the functions its signatures or new classes name differently from 17's.
+symbol _ZN10BufferBlob6createEPKcj
+symbol _ZN10Relocation17pd_set_data_valueEPhb
+symbol _ZN11RuntimeBlobC2EPKc12CodeBlobKindP10CodeBufferitsiP9OopMapSetb
+symbol _ZN17BarrierSetNMethod15set_guard_valueEP7nmethodi
+symbol _ZN17NativePostCallNop10make_deoptEv
+symbol _ZN17NativePostCallNop5patchEii
+symbol _ZN18CompiledDirectCall18set_to_interpretedERK12methodHandlePh
+symbol _ZN19DeoptimizationScope4markEP7nmethodb
+symbol _ZN21ClassUnloadingContext25register_unlinked_nmethodEP7nmethod
+symbol _ZN5ciEnv15register_methodEP8ciMethodiP11CodeOffsetsiP10CodeBufferiP9OopMapSetP21ExceptionHandlerTableP22ImplicitExceptionTableP16AbstractCompilerbbbbi
+symbol _ZN8CodeBlob5purgeEv
+symbol _ZN8CodeBlobC1EPKc12CodeBlobKindP10CodeBufferitsiP9OopMapSetbi
+symbol _ZN8Runtime110patch_codeEP10JavaThread8C1StubId
+symbol _ZN9StubQueue6commitEi
+symbol _ZN9StubQueue7requestEi
+symbol _ZNK13ConstantTable15fill_jump_tableEP17C2_MacroAssemblerP16MachConstantNode13GrowableArrayIP5LabelE
+symbol _ZNK13ConstantTable4emitEP17C2_MacroAssembler

@@ -391,27 +391,10 @@ fn hotspot_tiers_deoptimises_and_handles_its_signals_same_output() {
     let Some(java) = runtime(test, "java") else {
         return;
     };
-    let src = workload("hotspot/HotspotWorkout.java");
-    // Compiled once by a stock javac (so only the workload runs under
-    // jitguard); without javac, java's source launcher compiles it.
-    let classes = tmp("hotspot");
-    let class = classes.join("HotspotWorkout.class");
-    let fresh = match (class.metadata(), Path::new(&src).metadata()) {
-        (Ok(c), Ok(s)) => c.modified().unwrap() >= s.modified().unwrap(),
-        _ => false,
-    };
-    let cp = classes.to_str().unwrap().to_owned();
-    let args: Vec<&str> = if fresh {
-        vec!["-cp", &cp, "HotspotWorkout"]
-    } else if let Some(javac) = runtime("hotspot workout compiled by javac", "javac") {
-        let st = Command::new(javac)
-            .args(["-d", &cp, &src])
-            .status()
-            .expect("javac");
-        assert!(st.success(), "javac HotspotWorkout.java failed");
-        vec!["-cp", &cp, "HotspotWorkout"]
-    } else {
-        vec![src.as_str()]
+    let (cp, src) = hotspot_classes();
+    let args: Vec<&str> = match &cp {
+        Some(cp) => vec!["-cp", cp, "HotspotWorkout"],
+        None => vec![src.as_str()],
     };
     let got = same_output(&java, &args, &[], "hotspot");
     for g in &got {
@@ -422,6 +405,102 @@ fn hotspot_tiers_deoptimises_and_handles_its_signals_same_output() {
             stat(&g.stats, "chained_signals") > 0,
             "HotSpot's handlers got no signal"
         );
+    }
+}
+
+/// The HotSpot workout's class directory, compiled once by a stock javac
+/// (so only the workload runs under jitguard), or None without javac
+/// (java's source launcher then compiles the returned source file).
+fn hotspot_classes() -> (Option<String>, String) {
+    let src = workload("hotspot/HotspotWorkout.java");
+    let classes = tmp("hotspot");
+    let class = classes.join("HotspotWorkout.class");
+    let fresh = match (class.metadata(), Path::new(&src).metadata()) {
+        (Ok(c), Ok(s)) => c.modified().unwrap() >= s.modified().unwrap(),
+        _ => false,
+    };
+    let cp = classes.to_str().unwrap().to_owned();
+    if fresh {
+        return (Some(cp), src);
+    }
+    match runtime("hotspot workout compiled by javac", "javac") {
+        Some(javac) => {
+            let st = Command::new(javac)
+                .args(["--release", "17", "-d", &cp, &src])
+                .status()
+                .expect("javac");
+            assert!(st.success(), "javac HotspotWorkout.java failed");
+            (Some(cp), src)
+        }
+        None => (None, src),
+    }
+}
+
+/// Every JDK installed (each `/usr/lib/jvm/*/bin/java`, and `java` in
+/// PATH), under each of HotSpot's tiers: the built-in profile applies to
+/// each, with call windows (an unprofiled HotSpot writes one instruction
+/// per window: Temurin 25's `java -version` took 415,000 faults and 11 s),
+/// and nothing is refused, including JDK 17's code-cache sweeper under
+/// -Xcomp. Host only (mprotect): -Xcomp under the emulated guest would
+/// take many minutes.
+#[test]
+fn hotspot_every_installed_jdk_every_tier_same_output() {
+    let test = "hotspot_every_installed_jdk_every_tier_same_output";
+    if !wanted("mprotect") {
+        eprintln!("SKIPPED {test}: host only (JITGUARD_TEST_BACKENDS excludes mprotect)");
+        return;
+    }
+    let mut jdks: Vec<PathBuf> = std::fs::read_dir("/usr/lib/jvm")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin/java"))
+        .filter(|p| p.is_file())
+        .collect();
+    jdks.extend(runtime(test, "java"));
+    let mut seen = std::collections::BTreeSet::new();
+    jdks.retain(|j| seen.insert(std::fs::canonicalize(j).unwrap_or_else(|_| j.clone())));
+    if jdks.is_empty() {
+        eprintln!("SKIPPED {test}: no JDK installed");
+        return;
+    }
+    let (cp, _) = hotspot_classes();
+    let Some(cp) = cp else {
+        eprintln!("SKIPPED {test}: no javac to compile the workout for every JDK");
+        return;
+    };
+    for java in &jdks {
+        let tag = java.display().to_string();
+        let (run, stats) = guarded_with_stats(java, &["-version"], "mprotect", &[], "jdk-version");
+        assert_eq!(run.code, Some(0), "{tag} -version: {}", run.stderr);
+        let profile = stat_text(&stats, "writer_profile");
+        assert_eq!(profile, "builtin:hotspot", "{tag}: {}", run.stderr);
+        let (faults, windows) = (stat(&stats, "write_faults"), stat(&stats, "call_windows"));
+        eprintln!("{tag} -version: {faults} write faults in {windows} call windows");
+        assert!(
+            windows > 0 && faults < 10 * windows.max(100),
+            "{tag} -version: {faults} faults, {windows} call windows"
+        );
+        for tier in [
+            &[][..],
+            &["-XX:TieredStopAtLevel=1"][..],
+            &["-XX:-TieredCompilation"][..],
+            &["-Xcomp"][..],
+        ] {
+            let mut args: Vec<&str> = tier.to_vec();
+            args.extend(["-cp", &cp, "HotspotWorkout"]);
+            let want = stock_env(java, &args, &[]);
+            let (got, stats) = guarded_with_stats(java, &args, "mprotect", &[], "jdk-tier");
+            let what = format!("{tag} {}", tier.join(" "));
+            assert_eq!(got.stdout, want.stdout, "{what}: {}", got.stderr);
+            assert_eq!(got.code, want.code, "{what}: {}", got.stderr);
+            assert_eq!(stat(&stats, "denials"), 0, "{what}");
+            assert_eq!(
+                stat_text(&stats, "writer_profile"),
+                "builtin:hotspot",
+                "{what}"
+            );
+        }
     }
 }
 
