@@ -36,7 +36,8 @@
  *                    the region's first page and one on its last page, so
  *                    one emit writes three pages (and, hashed, three keys)
  *   --rogue          at the end, a function no profile names stores into
- *                    the first page and prints "rogue write landed"
+ *                    every page of the region, each from a forked child,
+ *                    and prints how many of those stores landed
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -122,9 +123,29 @@ static void emit(int i, int method, int64_t mul, int32_t add) {
     if (heap) *(volatile int64_t *)(code + HEAP_TOP_AT(code_size)) = i; /* the heap's top */
 }
 
-__attribute__((noinline)) static void rogue_write(void) {
-    ((volatile int64_t *)code)[1] = 0x4141414141414141;
-    printf("rogue write landed\n");
+/* A store from a function no profile names into every page of the region,
+ * each from a forked child (a refused store ends the child, not the
+ * count), right after the last emit: a child inherits its parent's
+ * protection keys, so a key the last window left open would let its
+ * child's store land. */
+__attribute__((noinline)) static void rogue_store(size_t page) {
+    *(volatile int64_t *)(code + page * 4096 + 8) = 0x4141414141414141;
+}
+
+static void rogue_stores(void) {
+    size_t pages = code_size / 4096, landed = 0;
+    fflush(stdout);
+    for (size_t p = 0; p < pages; p++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            rogue_store(p);
+            _exit(0);
+        }
+        int st = 0;
+        waitpid(pid, &st, 0);
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0) landed++;
+    }
+    printf("rogue stores landed: %zu of %zu pages\n", landed, pages);
 }
 
 static volatile int storm_hits;
@@ -354,7 +375,7 @@ int main(int argc, char **argv) {
     }
 
     if (heap) printf("heap: %lld emits, top %lld\n", (long long)((int64_t *)code)[0], (long long)*(int64_t *)(code + HEAP_TOP_AT(code_size)));
-    if (rogue) rogue_write();
+    if (rogue) rogue_stores();
 
     if (do_exec) {
         fflush(stdout);

@@ -28,6 +28,48 @@
 use crate::pkru::KeySet;
 use core::sync::atomic::{AtomicU16, AtomicU64, AtomicU8, Ordering::Relaxed};
 
+/// Where prediction would apply, and why not: what the configuration and
+/// the protection in force allow of the configured depth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Setting {
+    pub configured: u8,
+    /// The pkey backend is in force (a page-table window opened ahead
+    /// costs two `mprotect` calls a page, more than the fault it saves).
+    pub pkey: bool,
+    /// The hashed policy is in force (under one key nothing is left to
+    /// open ahead).
+    pub hashed: bool,
+    /// Windows last a writer call (`JITGUARD_WINDOW=call`).
+    pub call_windows: bool,
+    /// Attestation is on: its records follow the keys faults opened.
+    pub attest: bool,
+    /// The gadget scan kills (`JITGUARD_GADGETS=deny`, enforce mode): it
+    /// sees only pages that faulted, and a page written under a key opened
+    /// ahead does not fault.
+    pub gadgets_deny: bool,
+}
+
+impl Setting {
+    /// The depth in force, or why prediction is off although configured.
+    pub fn depth(&self) -> Result<u8, &'static str> {
+        let why = match *self {
+            Setting { configured: 0, .. } => return Ok(0),
+            Setting { pkey: false, .. } => "it works under the pkey backend only",
+            Setting { hashed: false, .. } => "under one key there is nothing to open ahead",
+            Setting {
+                call_windows: false,
+                ..
+            } => "it works with call windows only",
+            Setting { attest: true, .. } => "attestation is on",
+            Setting {
+                gadgets_deny: true, ..
+            } => "JITGUARD_GADGETS=deny needs every written page to fault",
+            _ => return Ok(self.configured.min(MAX_DEPTH)),
+        };
+        Err(why)
+    }
+}
+
 /// The most windows a site's prediction remembers.
 pub const MAX_DEPTH: u8 = 8;
 
@@ -119,6 +161,46 @@ mod tests {
 
     fn keys(ks: &[u32]) -> KeySet {
         ks.iter().fold(KeySet::EMPTY, |s, &k| s.with(k))
+    }
+
+    #[test]
+    fn prediction_applies_only_where_it_can_work() {
+        let on = Setting {
+            configured: 8,
+            pkey: true,
+            hashed: true,
+            call_windows: true,
+            attest: false,
+            gadgets_deny: false,
+        };
+        assert_eq!(on.depth(), Ok(8));
+        assert_eq!(
+            Setting {
+                configured: 0,
+                pkey: false,
+                ..on
+            }
+            .depth(),
+            Ok(0)
+        );
+        for off in [
+            Setting { pkey: false, ..on },
+            Setting {
+                hashed: false,
+                ..on
+            },
+            Setting {
+                call_windows: false,
+                ..on
+            },
+            Setting { attest: true, ..on },
+            Setting {
+                gadgets_deny: true,
+                ..on
+            },
+        ] {
+            assert!(off.depth().is_err(), "{off:?}");
+        }
     }
 
     #[test]

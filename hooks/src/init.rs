@@ -64,10 +64,10 @@ pub extern "C" fn jitguard_init() {
         g.config.mode.name(),
         vault::mode_name()
     );
-    if g.config.predict > 0 && crate::window::prediction_depth() == 0 {
+    if let Err(why) = crate::window::prediction().depth() {
         crate::log!(
             Warn,
-            "JITGUARD_PREDICT={} has no effect here: key prediction works under the pkey backend with attestation off",
+            "JITGUARD_PREDICT={} has no effect here: {why}",
             g.config.predict
         );
     }

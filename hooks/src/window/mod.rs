@@ -18,20 +18,30 @@ thread_local! {
     /// Key prediction's history of this thread's writers (ordinary memory,
     /// like the window record: see `jg::predict`).
     static HISTORY: KeyHistory = const { KeyHistory::new() };
+    /// Set while this thread records into `HISTORY` (a signal handler's
+    /// window may open and close meanwhile).
+    static HISTORY_BUSY: Cell<bool> = const { Cell::new(false) };
 }
 
-/// How many windows key prediction looks back: `JITGUARD_PREDICT`, under
-/// pkey only (a page-table window opened ahead costs two `mprotect` calls
-/// a page, more than the faults it saves) and not with attestation on (it
-/// keeps its records true only for keys a fault opened).
-pub fn prediction_depth() -> u8 {
+/// Key prediction's setting here: `JITGUARD_PREDICT` and what the
+/// protection and the detectors in force allow of it (`jg::predict`).
+pub fn prediction() -> jg::predict::Setting {
     let g = globals();
-    match g.protection {
-        crate::protect::Protection::Pkey(_) if !crate::attest::in_force().enabled() => {
-            g.config.predict
-        }
-        _ => 0,
+    let keys = g.protection.keys();
+    jg::predict::Setting {
+        configured: g.config.predict,
+        pkey: keys.is_some(),
+        hashed: keys.is_some_and(|k| k.policy() == jg::config::Policy::Hashed),
+        call_windows: g.config.window == jg::config::Window::Call,
+        attest: crate::attest::in_force().enabled(),
+        gadgets_deny: g.config.gadgets == jg::config::Gadgets::Deny
+            && g.config.mode == jg::config::Mode::Enforce,
     }
+}
+
+/// How many windows key prediction looks back (0: off).
+pub fn prediction_depth() -> u8 {
+    prediction().depth().unwrap_or(0)
 }
 
 /// The code keys to open ahead, with `key`, for a new call window ending
@@ -41,6 +51,11 @@ pub fn prediction_depth() -> u8 {
 pub fn keys_ahead(site: u64, key: u32, keys: &Keys) -> KeySet {
     let depth = prediction_depth();
     if depth == 0 {
+        return KeySet::EMPTY;
+    }
+    // A handler's window nested in this thread's own `learn` sees the
+    // history half written: it predicts nothing.
+    if HISTORY_BUSY.with(Cell::get) {
         return KeySet::EMPTY;
     }
     let predicted = HISTORY.with(|h| h.predict(site, depth));
@@ -54,8 +69,9 @@ pub fn learn(w: &Window) {
     let (Some(end), depth) = (w.call_end(), prediction_depth()) else {
         return;
     };
-    if depth > 0 {
+    if depth > 0 && !HISTORY_BUSY.with(|b| b.replace(true)) {
         HISTORY.with(|h| h.record(end.ret, w.faulted_keys(), depth));
+        HISTORY_BUSY.with(|b| b.set(false));
     }
 }
 
@@ -93,12 +109,12 @@ pub unsafe fn redirect_return(end: CallEnd) {
 /// Seals a window from the thread's own ordinary code (not a signal
 /// frame): its keys in PKRU or its pages, and the signal mask it held.
 fn seal_here(w: &Window) {
-    learn(w);
     let p = protection();
     p.seal_window(w, Context::Here);
     if let (true, Some(mask)) = (p.windows_open_to_handlers(), w.saved_mask()) {
         sys::set_sigmask_word(mask);
     }
+    learn(w);
 }
 
 /// Puts the writer's real return address back in its slot if the slot
