@@ -15,14 +15,17 @@ is the measurement behind BENCHMARKS.md, "Faults per window".
 import argparse
 import collections
 import re
+import signal
 import sys
 
 OPEN = re.compile(
     r"call window: page (0x[0-9a-f]+) \(key (\d+), (\d+) ahead, ip (.*?)\), "
-    r"ends at return to (.*) \(slot 0x[0-9a-f]+\)$"
+    r"ends at return to (.*) \(slot 0x[0-9a-f]+\)(?: thread (\d+))?$"
 )
-JOIN = re.compile(r"call window: joins page (0x[0-9a-f]+) \(key (\d+), \d+ pages, ip (.*)\)$")
-END = re.compile(r"call window ends")
+JOIN = re.compile(
+    r"call window: joins page (0x[0-9a-f]+) \(key (\d+), \d+ pages, ip (.*)\)(?: thread (\d+))?$"
+)
+END = re.compile(r"call window ends.*?(?: thread (\d+))?$")
 
 
 def symbol(place):
@@ -32,11 +35,13 @@ def symbol(place):
 
 
 def parse(lines):
-    windows, cur = [], None
+    """Windows in the order they opened; each thread's faults go to its own
+    open window (older traces without thread ids count as one thread)."""
+    windows, open_by_thread = [], {}
     for line in lines:
         m = OPEN.search(line)
         if m:
-            cur = {
+            w = {
                 "pages": [int(m.group(1), 16)],
                 "keys": [int(m.group(2))],
                 "ahead": int(m.group(3)),
@@ -44,25 +49,33 @@ def parse(lines):
                 "site": symbol(m.group(5)),
                 "joiners": [],
             }
-            windows.append(cur)
+            windows.append(w)
+            open_by_thread[m.group(6)] = w
             continue
         m = JOIN.search(line)
-        if m and cur is not None:
-            cur["pages"].append(int(m.group(1), 16))
-            cur["keys"].append(int(m.group(2)))
-            cur["joiners"].append(symbol(m.group(3)))
+        if m:
+            w = open_by_thread.get(m.group(4))
+            if w is not None:
+                w["pages"].append(int(m.group(1), 16))
+                w["keys"].append(int(m.group(2)))
+                w["joiners"].append(symbol(m.group(3)))
             continue
-        if END.search(line):
-            cur = None
+        m = END.search(line)
+        if m:
+            open_by_thread.pop(m.group(1), None)
     return windows
 
 
 def main():
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` is not an error
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("trace", help="stderr of a JITGUARD_LOG=trace run (- for stdin)")
     ap.add_argument("--top", type=int, default=8, help="rows per table (default 8)")
     a = ap.parse_args()
-    src = sys.stdin if a.trace == "-" else open(a.trace, errors="replace")
+    try:
+        src = sys.stdin if a.trace == "-" else open(a.trace, errors="replace")
+    except OSError as e:
+        sys.exit(f"window-trace: {a.trace}: {e.strerror}")
     windows = parse(src)
     if not windows:
         sys.exit("window-trace: no call window in the trace (was JITGUARD_LOG=trace set?)")

@@ -219,7 +219,8 @@ pub fn with_predict(configs: Vec<BenchConfig>, depths: &[u8]) -> Vec<BenchConfig
     let mut out = Vec::new();
     for c in configs {
         let variants: Vec<BenchConfig> = match &c.env {
-            Some(env) if c.name.starts_with("hashed") => depths
+            // Prediction works with call windows only.
+            Some(env) if c.name.starts_with("hashed") && !c.name.contains("-insn") => depths
                 .iter()
                 .map(|d| {
                     let mut env = env.clone();

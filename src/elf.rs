@@ -195,28 +195,41 @@ fn parse_tables(file: &(impl ReadAt + ?Sized), always_dynsym: bool) -> Option<El
         return Some(ElfInfo::default());
     };
     let mut info = ElfInfo::default();
-    let (mut symtab, mut dynsym) = (None, None);
+    let (mut symtabs, mut dynsyms) = (Vec::new(), Vec::new());
     for s in sections {
         match s.sh_type(endian) {
-            object::elf::SHT_SYMTAB => symtab = Some(s),
-            object::elf::SHT_DYNSYM => dynsym = Some(s),
+            object::elf::SHT_SYMTAB => symtabs.push(s),
+            object::elf::SHT_DYNSYM => dynsyms.push(s),
             object::elf::SHT_NOTE if info.build_id.is_none() && s.sh_size(endian) <= MAX_NOTES => {
                 info.build_id = build_id(data, endian, s);
             }
             _ => {}
         }
     }
-    // A static table at least as long as the dynamic one holds it whole
-    // (the linker writes every dynamic symbol into `.symtab` as well):
-    // reading both doubled the work for a large binary (node: 75,000
-    // dynamic symbols beside 110,000 static ones, most of them the same).
-    // A shorter one was stripped of some, so both are read.
-    let entries = |s: &Section| s.sh_size(endian) / s.sh_entsize(endian).max(1);
-    let dynsym = dynsym.filter(|d| always_dynsym || symtab.is_none_or(|t| entries(t) < entries(d)));
-    for s in symtab.into_iter().chain(dynsym) {
-        if let Some(strs) = sections.get(s.sh_link(endian) as usize) {
-            read_symbols(data, endian, s, strs, &mut info.symbols);
-        }
+    let read = |s: &Section, known: Option<&[u64]>, out: &mut SymbolTable| {
+        sections
+            .get(s.sh_link(endian) as usize)
+            .is_some_and(|strs| read_symbols(data, endian, s, strs, known, out))
+    };
+    let mut static_read = false;
+    for s in symtabs {
+        static_read |= read(s, None, &mut info.symbols);
+    }
+    // The linker writes every dynamic symbol into `.symtab` too, so once
+    // that is read, a dynamic symbol is taken only at an address it does
+    // not name (a file stripped of some static symbols), and its name is
+    // read only then: reading both tables whole doubled the work for a
+    // large binary (node: 75,000 dynamic symbols beside 110,000 static
+    // ones, nearly all the same).
+    let mut starts: Vec<u64> = info.symbols.syms.iter().map(|s| s.start).collect();
+    starts.sort_unstable();
+    let known = (static_read && !always_dynsym).then_some(&starts[..]);
+    let mut dynamic = SymbolTable::default();
+    for s in dynsyms {
+        read(s, known, &mut dynamic);
+    }
+    for (start, size, name) in dynamic.iter() {
+        info.symbols.push(start, size, name);
     }
     info.symbols.finish();
     Some(info)
@@ -225,33 +238,43 @@ fn parse_tables(file: &(impl ReadAt + ?Sized), always_dynsym: bool) -> Option<El
 type Section = <Header as FileHeader>::SectionHeader;
 
 /// The function symbols of one symbol table: defined, at a non-zero
-/// address, with a non-empty UTF-8 name.
+/// address, with a non-empty UTF-8 name; with `known` (sorted), only those
+/// at an address not in it (whose names alone are then read). Whether the
+/// table could be read.
 fn read_symbols<R: ReadCacheOps>(
     data: &ReadCache<R>,
     endian: LE,
     syms: &Section,
     strs: &Section,
+    known: Option<&[u64]>,
     out: &mut SymbolTable,
-) {
+) -> bool {
     if syms.sh_size(endian) > MAX_TABLE || strs.sh_size(endian) > MAX_TABLE {
-        return;
+        return false;
     }
-    let (Ok(table), Ok(names)) = (
-        syms.data_as_array::<Sym64<LE>, _>(endian, data),
-        strs.data(endian, data),
-    ) else {
-        return;
+    let Ok(table) = syms.data_as_array::<Sym64<LE>, _>(endian, data) else {
+        return false;
     };
-    let names = StringTable::new(names, 0, names.len() as u64);
+    let mut names = None;
     for sym in table {
         let kind = sym.st_type();
         let start = sym.st_value(endian);
         if !(kind == object::elf::STT_FUNC || kind == object::elf::STT_GNU_IFUNC)
             || sym.st_shndx(endian) == object::elf::SHN_UNDEF
             || start == 0
+            || known.is_some_and(|k| k.binary_search(&start).is_ok())
         {
             continue;
         }
+        if names.is_none() {
+            let Ok(n) = strs.data(endian, data) else {
+                return false;
+            };
+            names = Some(StringTable::new(n, 0, n.len() as u64));
+        }
+        let Some(names) = names else {
+            continue;
+        };
         let Ok(name) = sym.name(endian, names) else {
             continue;
         };
@@ -262,6 +285,7 @@ fn read_symbols<R: ReadCacheOps>(
             out.push(start, sym.st_size(endian), name);
         }
     }
+    true
 }
 
 /// The GNU build id in a note section, in hex.
@@ -365,6 +389,95 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 2, "no ELF file to compare");
+    }
+
+    /// A small shared library built with cc, with `jg_stripped` removed
+    /// from its `.symtab` by `objcopy --strip-symbol` (so that table stays
+    /// longer than `.dynsym` but lacks a function); None, with a note,
+    /// without cc or objcopy.
+    fn stripped_library(tag: &str) -> Option<Vec<u8>> {
+        let dir = std::env::temp_dir().join(format!("jg-elf-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let (c, so) = (dir.join("lib.c"), dir.join("lib.so"));
+        std::fs::write(
+            &c,
+            "__attribute__((noinline)) static int helper(int x) { return x * 3; }\n\
+             int jg_kept(int x) { return helper(x) + 1; }\n\
+             int jg_stripped(int x) { return helper(x) + 2; }\n",
+        )
+        .ok()?;
+        let run = |cmd: &str, args: &[&std::ffi::OsStr]| {
+            std::process::Command::new(cmd)
+                .args(args)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let built = run(
+            "cc",
+            &[
+                "-shared".as_ref(),
+                "-fPIC".as_ref(),
+                "-O1".as_ref(),
+                "-o".as_ref(),
+                so.as_os_str(),
+                c.as_os_str(),
+            ],
+        ) && run(
+            "objcopy",
+            &["--strip-symbol=jg_stripped".as_ref(), so.as_os_str()],
+        );
+        let bytes = std::fs::read(&so).ok().filter(|_| built);
+        let _ = std::fs::remove_dir_all(&dir);
+        if bytes.is_none() {
+            eprintln!("SKIPPED elf stripped-library test ({tag}): no cc or objcopy");
+        }
+        bytes
+    }
+
+    #[test]
+    fn a_function_stripped_from_the_static_table_is_taken_from_the_dynamic_one() {
+        let Some(bytes) = stripped_library("stripped") else {
+            return;
+        };
+        let info = parse(&bytes[..]).unwrap();
+        let names: Vec<&str> = info.symbols.iter().map(|(_, _, n)| n).collect();
+        assert!(names.contains(&"jg_kept"), "{names:?}");
+        assert!(names.contains(&"jg_stripped"), "{names:?}");
+        assert!(
+            names.contains(&"helper"),
+            "the static table was read: {names:?}"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_static_table_leaves_the_dynamic_one() {
+        // The same library with its `.symtab` naming a string table that
+        // is not there: the dynamic table still gives its functions.
+        let Some(mut bytes) = stripped_library("unreadable") else {
+            return;
+        };
+        let header = Header::parse(&bytes[..]).unwrap();
+        let e = header.endian().unwrap();
+        let (shoff, shentsize) = (header.e_shoff(e) as usize, header.e_shentsize(e) as usize);
+        let i = header
+            .section_headers(e, &bytes[..])
+            .unwrap()
+            .iter()
+            .position(|s| s.sh_type(e) == object::elf::SHT_SYMTAB)
+            .expect("cc writes a .symtab");
+        // sh_link is at offset 40 of an ELF64 section header.
+        let at = shoff + i * shentsize + 40;
+        bytes[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let info = parse(&bytes[..]).unwrap();
+        let names: Vec<&str> = info.symbols.iter().map(|(_, _, n)| n).collect();
+        assert!(
+            names.contains(&"jg_kept") && names.contains(&"jg_stripped"),
+            "{names:?}"
+        );
+        assert!(
+            !names.contains(&"helper"),
+            "a static-only name from nowhere: {names:?}"
+        );
     }
 
     #[test]

@@ -114,7 +114,8 @@ pub fn parse(args: &[String], lib: PathBuf) -> Result<Option<BenchArgs>, String>
             "--predict" => {
                 for d in v.split(',') {
                     match d.trim().parse::<u8>() {
-                        Ok(n @ (1 | 2 | 4 | 8)) => b.predict.push(n),
+                        Ok(n @ (1 | 2 | 4 | 8)) if !b.predict.contains(&n) => b.predict.push(n),
+                        Ok(1 | 2 | 4 | 8) => {}
                         _ => return Err(format!("--predict: {d:?} is not 1, 2, 4 or 8")),
                     }
                 }
@@ -289,6 +290,9 @@ pub(crate) fn configs(b: &BenchArgs, has_pku: bool) -> (Vec<BenchConfig>, Vec<St
         configs
     };
     let configs = bench::with_predict(configs, &b.predict);
+    if !b.predict.is_empty() && !configs.iter().any(|c| c.name.contains("-predict")) {
+        eprintln!("bench: --predict adds nothing here: no hashed (pkey) configuration runs");
+    }
     let before = b.before.as_ref().map(|p| p.to_string_lossy().into_owned());
     (bench::with_before(configs, before.as_deref()), skipped)
 }

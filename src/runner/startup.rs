@@ -171,7 +171,9 @@ fn empty_preload(b: &BenchArgs) -> Option<PathBuf> {
         .status()
         .is_ok_and(|s| s.success());
     if !built {
-        eprintln!("bench: start-up: no cc, so no empty-preload floor");
+        eprintln!(
+            "bench: start-up: could not build an empty library with cc, so no empty-preload floor"
+        );
     }
     built.then_some(so)
 }

@@ -158,8 +158,9 @@ fn open_window(p: &Protection, f: &Frame, w: Window, how: How, page: u64, key: u
                 trace_place(f.rip(), |ip| {
                     crate::log!(
                         Trace,
-                        "call window: joins page {page:#x} (key {key}, {} pages, ip {ip})",
-                        w.pages().len()
+                        "call window: joins page {page:#x} (key {key}, {} pages, ip {ip}) thread {}",
+                        w.pages().len(),
+                        crate::sys::tid()
                     )
                 });
             }
@@ -186,9 +187,10 @@ fn open_window(p: &Protection, f: &Frame, w: Window, how: How, page: u64, key: u
                     trace_place(end.ret, |ret| {
                         crate::log!(
                             Trace,
-                            "call window: page {page:#x} (key {key}, {} ahead, ip {ip}), ends at return to {ret} (slot {:#x})",
+                            "call window: page {page:#x} (key {key}, {} ahead, ip {ip}), ends at return to {ret} (slot {:#x}) thread {}",
                             ahead.len(),
-                            end.slot
+                            end.slot,
+                            crate::sys::tid()
                         )
                     })
                 });

@@ -115,7 +115,11 @@ extern "C" fn window_return(rax: u64) -> u64 {
     // The writer's caller sees errno as the writer left it.
     let saved = crate::sys::errno();
     let ret = super::end_call_window();
-    crate::log!(Trace, "call window ends: return {rax:#x} to {ret:#x}");
+    crate::log!(
+        Trace,
+        "call window ends: return {rax:#x} to {ret:#x} thread {}",
+        crate::sys::tid()
+    );
     crate::sys::set_errno(saved);
     ret
 }
