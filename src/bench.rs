@@ -72,6 +72,27 @@ pub struct BenchConfig {
     pub env: Option<Vec<(String, String)>>,
 }
 
+impl BenchConfig {
+    /// This jitguard configuration named `name`, with `extra` set after
+    /// its own variables (so they win); None for stock.
+    pub fn variant<'a>(
+        &self,
+        name: String,
+        extra: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Option<BenchConfig> {
+        let mut env = self.env.clone()?;
+        env.extend(
+            extra
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        Some(BenchConfig {
+            name,
+            env: Some(env),
+        })
+    }
+}
+
 /// The standard comparison: stock WAMR, the paper's hashed policy, V8's
 /// single key, and the page-table method.
 pub fn standard_configs(has_pku: bool) -> (Vec<BenchConfig>, Vec<String>) {
@@ -143,20 +164,14 @@ pub const DETECTORS: [(&str, &[(&str, &str)]); 4] = [
 pub fn with_detectors(configs: Vec<BenchConfig>) -> Vec<BenchConfig> {
     let mut out = Vec::new();
     for c in configs {
-        let Some(env) = c.env.clone() else {
-            out.push(c);
-            continue;
-        };
-        let name = c.name.clone();
+        let variants: Vec<BenchConfig> = DETECTORS
+            .iter()
+            .filter_map(|(suffix, extra)| {
+                c.variant(format!("{}-{suffix}", c.name), extra.iter().copied())
+            })
+            .collect();
         out.push(c);
-        for (suffix, extra) in DETECTORS {
-            let mut env = env.clone();
-            env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-            out.push(BenchConfig {
-                name: format!("{name}-{suffix}"),
-                env: Some(env),
-            });
-        }
+        out.extend(variants);
     }
     out
 }
@@ -166,22 +181,17 @@ pub fn with_detectors(configs: Vec<BenchConfig>) -> Vec<BenchConfig> {
 pub fn with_windows(configs: Vec<BenchConfig>, windows: &[String]) -> Vec<BenchConfig> {
     let mut out = Vec::new();
     for c in configs {
-        let Some(env) = &c.env else {
+        if c.env.is_none() {
             out.push(c);
             continue;
-        };
+        }
         for w in windows {
-            let mut env = env.clone();
-            env.push(("JITGUARD_WINDOW".to_string(), w.clone()));
             let name = if w == "call" {
                 c.name.clone()
             } else {
                 format!("{}-{w}", c.name)
             };
-            out.push(BenchConfig {
-                name,
-                env: Some(env),
-            });
+            out.extend(c.variant(name, [("JITGUARD_WINDOW", w.as_str())]));
         }
     }
     out
@@ -198,14 +208,7 @@ pub fn with_before(configs: Vec<BenchConfig>, before: Option<&str>) -> Vec<Bench
     };
     let mut out = Vec::new();
     for c in configs {
-        let before = c.env.as_ref().map(|env| {
-            let mut env = env.clone();
-            env.push(("LD_PRELOAD".to_string(), lib.to_string()));
-            BenchConfig {
-                name: format!("{}-before", c.name),
-                env: Some(env),
-            }
-        });
+        let before = c.variant(format!("{}-before", c.name), [("LD_PRELOAD", lib)]);
         out.push(c);
         out.extend(before);
     }
@@ -218,21 +221,19 @@ pub fn with_before(configs: Vec<BenchConfig>, before: Option<&str>) -> Vec<Bench
 pub fn with_predict(configs: Vec<BenchConfig>, depths: &[u8]) -> Vec<BenchConfig> {
     let mut out = Vec::new();
     for c in configs {
-        let variants: Vec<BenchConfig> = match &c.env {
-            // Prediction works with call windows only.
-            Some(env) if c.name.starts_with("hashed") && !c.name.contains("-insn") => depths
-                .iter()
-                .map(|d| {
-                    let mut env = env.clone();
-                    env.push(("JITGUARD_PREDICT".to_string(), d.to_string()));
-                    BenchConfig {
-                        name: format!("{}-predict{d}", c.name),
-                        env: Some(env),
-                    }
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
+        // Prediction works with call windows only.
+        let hashed = c.name.starts_with("hashed") && !c.name.contains("-insn");
+        let variants: Vec<BenchConfig> = depths
+            .iter()
+            .filter(|_| hashed)
+            .filter_map(|d| {
+                let depth = d.to_string();
+                c.variant(
+                    format!("{}-predict{d}", c.name),
+                    [("JITGUARD_PREDICT", depth.as_str())],
+                )
+            })
+            .collect();
         out.push(c);
         out.extend(variants);
     }

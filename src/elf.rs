@@ -224,12 +224,8 @@ fn parse_tables(file: &(impl ReadAt + ?Sized), always_dynsym: bool) -> Option<El
     let mut starts: Vec<u64> = info.symbols.syms.iter().map(|s| s.start).collect();
     starts.sort_unstable();
     let known = (static_read && !always_dynsym).then_some(&starts[..]);
-    let mut dynamic = SymbolTable::default();
     for s in dynsyms {
-        read(s, known, &mut dynamic);
-    }
-    for (start, size, name) in dynamic.iter() {
-        info.symbols.push(start, size, name);
+        read(s, known, &mut info.symbols);
     }
     info.symbols.finish();
     Some(info)
@@ -266,14 +262,14 @@ fn read_symbols<R: ReadCacheOps>(
         {
             continue;
         }
-        if names.is_none() {
-            let Ok(n) = strs.data(endian, data) else {
-                return false;
-            };
-            names = Some(StringTable::new(n, 0, n.len() as u64));
-        }
-        let Some(names) = names else {
-            continue;
+        let names = match names {
+            Some(n) => n,
+            None => {
+                let Ok(n) = strs.data(endian, data) else {
+                    return false;
+                };
+                *names.insert(StringTable::new(n, 0, n.len() as u64))
+            }
         };
         let Ok(name) = sym.name(endian, names) else {
             continue;

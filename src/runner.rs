@@ -113,10 +113,13 @@ pub fn parse(args: &[String], lib: PathBuf) -> Result<Option<BenchArgs>, String>
             "--before" => b.before = Some(v.into()),
             "--predict" => {
                 for d in v.split(',') {
-                    match d.trim().parse::<u8>() {
-                        Ok(n @ (1 | 2 | 4 | 8)) if !b.predict.contains(&n) => b.predict.push(n),
-                        Ok(1 | 2 | 4 | 8) => {}
-                        _ => return Err(format!("--predict: {d:?} is not 1, 2, 4 or 8")),
+                    // The depths JITGUARD_PREDICT accepts, but not `off`.
+                    let depth = jitguard::config::check_value(jitguard::config::vars::PREDICT, d)
+                        .ok()
+                        .and_then(|()| d.trim().parse::<u8>().ok())
+                        .ok_or_else(|| format!("--predict: {d:?} is not 1, 2, 4 or 8"))?;
+                    if !b.predict.contains(&depth) {
+                        b.predict.push(depth);
                     }
                 }
             }

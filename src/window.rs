@@ -138,23 +138,11 @@ impl Window {
 
     /// A call window that also holds `ahead` open (key prediction): open
     /// from the start, not faulted on. Other windows are unchanged.
-    pub fn opening_ahead(self, ahead: KeySet) -> Window {
-        match self {
-            Window::Call {
-                keys,
-                faulted,
-                pages,
-                end,
-                saved_mask,
-            } => Window::Call {
-                keys: KeySet(keys.0 | ahead.0),
-                faulted,
-                pages,
-                end,
-                saved_mask,
-            },
-            w => w,
+    pub fn opening_ahead(mut self, ahead: KeySet) -> Window {
+        if let Window::Call { keys, .. } = &mut self {
+            *keys = KeySet(keys.0 | ahead.0);
         }
+        self
     }
 
     /// The keys a write of this window faulted on: what key prediction

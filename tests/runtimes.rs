@@ -27,11 +27,16 @@ use std::sync::OnceLock;
 const NODE: [&str; 1] = ["--no-wasm-memory-protection-keys"];
 
 /// `name` from PATH, or None after a visible SKIPPED notice.
-fn runtime(test: &str, name: &str) -> Option<PathBuf> {
+/// `name` in PATH, if it is there.
+fn in_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let found = std::env::split_paths(&path)
+    std::env::split_paths(&path)
         .map(|d| d.join(name))
-        .find(|p| p.is_file());
+        .find(|p| p.is_file())
+}
+
+fn runtime(test: &str, name: &str) -> Option<PathBuf> {
+    let found = in_path(name);
     if found.is_none() {
         eprintln!("SKIPPED {test}: `{name}` is not installed");
     }
@@ -453,12 +458,7 @@ fn hotspot_every_installed_jdk_every_tier_same_output() {
         .map(|e| e.path().join("bin/java"))
         .filter(|p| p.is_file())
         .collect();
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    jdks.extend(
-        std::env::split_paths(&path)
-            .map(|d| d.join("java"))
-            .find(|p| p.is_file()),
-    );
+    jdks.extend(in_path("java"));
     let mut seen = std::collections::BTreeSet::new();
     jdks.retain(|j| seen.insert(std::fs::canonicalize(j).unwrap_or_else(|_| j.clone())));
     if jdks.is_empty() {

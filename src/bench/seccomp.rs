@@ -14,22 +14,17 @@ pub fn with_seccomp(configs: Vec<BenchConfig>, settings: &[String]) -> Vec<Bench
     }
     let mut out = Vec::new();
     for c in configs {
-        let Some(env) = &c.env else {
+        if c.env.is_none() {
             out.push(c);
             continue;
-        };
+        }
         for (i, s) in settings.iter().enumerate() {
-            let mut env = env.clone();
-            env.push(("JITGUARD_SECCOMP".to_string(), s.clone()));
             let name = if i == 0 {
                 c.name.clone()
             } else {
                 format!("{}-{s}", c.name)
             };
-            out.push(BenchConfig {
-                name,
-                env: Some(env),
-            });
+            out.extend(c.variant(name, [("JITGUARD_SECCOMP", s.as_str())]));
         }
     }
     out

@@ -106,10 +106,7 @@ fn open(p: &Protection, f: &Frame, w: Window, addr: u64, key: Option<u32>, how: 
             }
             let base = frame_pkru.sealed(KeySet(k.set.0 & !w.keys_for_context(true).0));
             open_window(p, f, w, how, page, key, ahead);
-            crate::vault::frame_set(
-                f.ctx(),
-                base.opened(KeySet(KeySet::single(key).0 | ahead.0)),
-            );
+            crate::vault::frame_set(f.ctx(), base.opened(ahead.with(key)));
             true
         }
         Protection::Mprotect => {

@@ -39,8 +39,12 @@ pub fn prediction() -> jg::predict::Setting {
     }
 }
 
-/// How many windows key prediction looks back (0: off).
+/// How many windows key prediction looks back (0: off). Asked at every
+/// window's opening and closing: off (the default) answers at once.
 pub fn prediction_depth() -> u8 {
+    if globals().config.predict == 0 {
+        return 0;
+    }
     prediction().depth().unwrap_or(0)
 }
 
